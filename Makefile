@@ -1,0 +1,50 @@
+# The map of what a developer runs. `make run` and `make test` need only Python 3.11 and make.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+# The embedded default runs with DEBUG on (SQLite, local memory, eager Celery, console email).
+RUN_ENV ?= DEBUG=$${DEBUG:-true}
+
+.PHONY: install run migrate demo test test-fast lint format schema check clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+migrate: install
+	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
+
+demo: install
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+
+# The whole suite. With DATABASE_URL / REDIS_URL set it runs against them, including the
+# tests marked `postgres` / `redis` (skipped with a reason otherwise). Exit code 5 (no test
+# collected) counts as a failure.
+test: install
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+schema: install
+	DEBUG=true $(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema.yaml
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

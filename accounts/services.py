@@ -1,0 +1,239 @@
+"""Writes for accounts: registration, sign-in, tokens, password reset, profile."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
+from django.core.cache import cache
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from billing_project.errors import AuthenticationRequired, Conflict, RateLimited, ValidationFailed
+from organizations.models import Membership, Role
+
+from .models import User, normalize_email
+from .tasks import send_password_reset_email
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    token: str
+    refresh_token: str
+    expires_at: datetime
+    token_type: str = "Bearer"
+
+
+def password_check(password: str, *, user: User | None = None, field: str = "password") -> None:
+    """Apply the password rules (8+ chars, a letter and a digit, Django's validators)."""
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(f"{field}: {exc.messages[0]}", details={field: list(exc.messages)}) from exc
+
+
+@transaction.atomic
+def user_register(*, email: str, password: str, name: str = "", company: str = "") -> User:
+    """Create an account and its personal organization, owned by it."""
+    from organizations.services import organization_create
+
+    email = normalize_email(email)
+    password_check(password, user=User(email=email, name=name))
+    if User.objects.filter(email=email).exists():
+        raise ValidationFailed.for_field("email", "An account with this email already exists.")
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password, name=name, company=company)
+    except IntegrityError as exc:  # a concurrent registration of the same email won
+        raise ValidationFailed.for_field("email", "An account with this email already exists.") from exc
+    organization_create(
+        owner=user,
+        name=f"{name or email.split('@')[0]}'s organization",
+        slug=None,
+        is_personal=True,
+    )
+    return user
+
+
+def token_pair_for(user: User) -> TokenPair:
+    refresh = RefreshToken.for_user(user)
+    access = refresh.access_token
+    return TokenPair(
+        token=str(access),
+        refresh_token=str(refresh),
+        expires_at=datetime.fromtimestamp(access["exp"], tz=UTC),
+    )
+
+
+def _login_failure_key(email: str, ip: str) -> str:
+    digest = hashlib.sha256(f"{normalize_email(email)}|{ip}".encode()).hexdigest()
+    return f"login-failures:{digest}"
+
+
+def user_login(*, email: str, password: str, ip: str) -> TokenPair:
+    """Check credentials and issue a token pair.
+
+    Failures are counted per email + client IP in the cache with an atomic increment;
+    after LOGIN_FAILURE_LIMIT failures in LOGIN_FAILURE_WINDOW seconds every attempt
+    is refused with 429 until the window ends, right password or not.
+    """
+    key = _login_failure_key(email, ip)
+    window = settings.LOGIN_FAILURE_WINDOW
+    if (cache.get(key) or 0) >= settings.LOGIN_FAILURE_LIMIT:
+        raise RateLimited("Too many failed sign-in attempts. Try again in a minute.", retry_after=window)
+    user = authenticate(username=normalize_email(email), password=password)
+    if user is None:
+        cache.add(key, 0, timeout=window)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window)
+        raise AuthenticationRequired("Invalid email or password.")
+    cache.delete(key)
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    return token_pair_for(user)
+
+
+def _invalid_refresh() -> AuthenticationRequired:
+    return AuthenticationRequired("The refresh token is invalid, expired or already used.", code="token_not_valid")
+
+
+@transaction.atomic
+def token_refresh(*, refresh_token: str) -> TokenPair:
+    """Exchange a refresh token for a new pair; the old one stops working.
+
+    The old token is claimed by inserting its blacklist row (unique per token), so of
+    two concurrent refreshes of one token exactly one gets a new pair.
+    """
+    try:
+        refresh = RefreshToken(refresh_token)
+    except TokenError as exc:
+        raise _invalid_refresh() from exc
+    user = User.objects.filter(pk=refresh.get("user_id"), is_active=True).first()
+    outstanding = OutstandingToken.objects.filter(jti=refresh.get("jti")).first()
+    if user is None or outstanding is None:
+        raise _invalid_refresh()
+    try:
+        with transaction.atomic():
+            BlacklistedToken.objects.create(token=outstanding)
+    except IntegrityError as exc:
+        raise _invalid_refresh() from exc
+    return token_pair_for(user)
+
+
+@transaction.atomic
+def token_revoke(*, user: User, refresh_token: str) -> None:
+    """Log out: revoke one refresh token of `user`."""
+    try:
+        refresh = RefreshToken(refresh_token)
+    except TokenError as exc:
+        raise ValidationFailed.for_field("refresh_token", "Token is invalid, expired or already revoked.") from exc
+    if str(refresh.get("user_id")) != str(user.pk):
+        raise ValidationFailed.for_field("refresh_token", "Token is invalid, expired or already revoked.")
+    outstanding = OutstandingToken.objects.filter(jti=refresh.get("jti")).first()
+    if outstanding is not None:
+        BlacklistedToken.objects.get_or_create(token=outstanding)
+
+
+def tokens_revoke_all(*, user: User) -> int:
+    """Revoke every refresh token `user` holds (password reset, account deletion)."""
+    pending = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
+    rows = [BlacklistedToken(token=token) for token in pending]
+    BlacklistedToken.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def password_reset_token_make(user: User) -> str:
+    return f"{urlsafe_base64_encode(force_bytes(user.pk))}.{default_token_generator.make_token(user)}"
+
+
+def password_reset_request(*, email: str) -> None:
+    """Email a reset link if an active account has this address; silent otherwise.
+
+    The request only enqueues a task with the address, known or not; the task looks
+    the account up and makes the token. The answer and its timing are the same for
+    unknown addresses, and no token passes through the broker.
+    """
+    send_password_reset_email.delay_on_commit(normalize_email(email))
+
+
+def _user_from_reset_token(token: str) -> tuple[User | None, str]:
+    uid_part, _, secret = (token or "").partition(".")
+    try:
+        user_id = force_str(urlsafe_base64_decode(uid_part))
+        user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+    except (ValueError, TypeError, DjangoValidationError):
+        return None, secret
+    return user, secret
+
+
+@transaction.atomic
+def password_reset_confirm(*, token: str, new_password: str) -> User:
+    """Set a new password with a reset token. The token works once (it is bound to the
+    old password hash) and expires after PASSWORD_RESET_TIMEOUT; every refresh token
+    issued before is revoked, and access tokens stop at once (they carry the hash)."""
+    user, secret = _user_from_reset_token(token)
+    if user is None or not default_token_generator.check_token(user, secret):
+        raise ValidationFailed.for_field("token", "This reset link is invalid or has expired.")
+    password_check(new_password, user=user, field="new_password")
+    user.set_password(new_password)
+    user.save(update_fields=["password", "updated_at"])
+    tokens_revoke_all(user=user)
+    return user
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, **fields) -> User:
+    allowed = {"name", "company"}
+    changes = {key: value for key, value in fields.items() if key in allowed}
+    for key, value in changes.items():
+        setattr(user, key, value)
+    if changes:
+        user.save(update_fields=[*changes, "updated_at"])
+    return user
+
+
+@transaction.atomic
+def user_delete(*, user: User, password: str) -> None:
+    """Soft-delete the account after confirming the password.
+
+    The user is deactivated and anonymized (name, company and email are erased; the
+    row stays so invoices and audit history keep their references). The user leaves
+    every organization shared with others; organizations it alone belonged to keep it
+    as their (inactive) owner for the books. Leaving an organization that other members
+    depend on as its last owner is refused: ownership must be handed over first.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not user.check_password(password):
+        raise ValidationFailed.for_field("password", "Incorrect password.")
+    shared_memberships = []
+    for membership in Membership.objects.select_related("organization").filter(user=user):
+        others = Membership.objects.filter(organization=membership.organization).exclude(user=user)
+        if not others.exists():
+            continue
+        if membership.role == Role.OWNER and not others.filter(role=Role.OWNER).exists():
+            raise Conflict(
+                f"You are the last owner of '{membership.organization.name}', which has other members. "
+                "Make another member an owner before deleting your account."
+            )
+        shared_memberships.append(membership.pk)
+    Membership.objects.filter(pk__in=shared_memberships).delete()
+    tokens_revoke_all(user=user)
+    user.is_active = False
+    user.deleted_at = timezone.now()
+    user.name = ""
+    user.company = ""
+    user.email = f"deleted-{user.pk.hex}@deleted.invalid"
+    user.set_unusable_password()
+    user.save()

@@ -1,0 +1,36 @@
+import logging
+
+from .envelope import error_json_response
+
+logger = logging.getLogger("django.request")
+
+API_PREFIX = "/api/"
+
+
+class ApiErrorEnvelopeMiddleware:
+    """Keeps the API's error envelope for what happens outside DRF views.
+
+    Django answers unknown URLs (404), CSRF failures (403) and crashes (500) with HTML
+    pages, in DEBUG with tracebacks. Under /api/ those become JSON envelopes with no
+    internals in them.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            request.path.startswith(API_PREFIX)
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+            and not getattr(response, "streaming", False)
+        ):
+            return error_json_response(response.status_code)
+        return response
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith(API_PREFIX):
+            return None
+        logger.exception("Unhandled error on %s %s", request.method, request.path, exc_info=exception)
+        return error_json_response(500)

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.urls import include, path
+from django_prometheus.exports import ExportToDjangoView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from billing_project import health
+
+api_v1 = [
+    path("", include("accounts.urls")),
+    path("", include("organizations.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("health", health.HealthCheckView.as_view(), name="health"),
+    path("health/detailed", health.HealthDetailView.as_view(), name="health-detailed"),
+    path("ready", health.ReadyView.as_view(), name="ready"),
+    path("live", health.LiveView.as_view(), name="live"),
+    path("metrics", ExportToDjangoView, name="metrics"),
+    path("admin/", admin.site.urls),
+]
+
+admin.site.site_header = "Billing administration"
+admin.site.site_title = "Billing admin"

@@ -1,0 +1,93 @@
+"""Shared test fixtures: API clients, users, organizations, service markers."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_collection_modifyitems(config, items):
+    is_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    has_redis = bool(settings.REDIS_URL)
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://...")
+    skip_redis = pytest.mark.skip(reason="needs Redis: set REDIS_URL=redis://...")
+    for item in items:
+        if "postgres" in item.keywords and not is_postgres:
+            item.add_marker(skip_pg)
+        if "redis" in item.keywords and not has_redis:
+            item.add_marker(skip_redis)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings, request):
+    """Argon2 costs ~20 ms a hash; tests that check hashing itself opt out."""
+    if "real_hashing" not in request.keywords:
+        settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache():
+    """A fresh local-memory cache per test. A shared Redis is not flushed (other test
+    processes use it); tests there use unique keys."""
+    if not settings.REDIS_URL:
+        cache.clear()
+    yield
+
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    is_inet = self.family in (socket.AF_INET, socket.AF_INET6)
+    if is_inet and isinstance(host, str) and host not in {"::1", "localhost"} and not host.startswith("127."):
+        raise RuntimeError(f"Tests may not reach non-loopback host {host!r}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_external_network(monkeypatch):
+    """Any attempt to reach a host other than loopback fails the test."""
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only_connect)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def auth_client(user):
+    """An APIClient signed in as `user` with a real access token."""
+    from accounts.services import token_pair_for
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair_for(user).token}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def make_auth_client(db):
+    from accounts.services import token_pair_for
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair_for(user).token}")
+        client.user = user
+        return client
+
+    return make

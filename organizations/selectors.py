@@ -1,0 +1,22 @@
+from django.db.models import F
+
+from accounts.models import User
+
+from .models import Invitation, Membership, Organization
+
+
+def organizations_for_user(*, user: User):
+    """The caller's organizations, each annotated with the caller's `role` in it."""
+    return (
+        Organization.objects.filter(memberships__user=user)
+        .annotate(role=F("memberships__role"))
+        .order_by("-is_personal", "name")
+    )
+
+
+def members_of(*, organization: Organization):
+    return Membership.objects.select_related("user").filter(organization=organization).order_by("created_at")
+
+
+def pending_invitations_of(*, organization: Organization):
+    return Invitation.objects.filter(organization=organization, accepted_at__isnull=True, revoked_at__isnull=True)
