@@ -17,8 +17,10 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from billing_project.errors import AuthenticationRequired, Conflict, RateLimited, ValidationFailed
 from organizations.models import Membership, Role
@@ -84,21 +86,24 @@ def _login_failure_key(email: str, ip: str) -> str:
 def user_login(*, email: str, password: str, ip: str) -> TokenPair:
     """Check credentials and issue a token pair.
 
-    Failures are counted per email + client IP in the cache with an atomic increment;
-    after LOGIN_FAILURE_LIMIT failures in LOGIN_FAILURE_WINDOW seconds every attempt
-    is refused with 429 until the window ends, right password or not.
+    Attempts are counted per email + client IP in the cache with an atomic increment
+    taken *before* the password is checked, so concurrent guesses cannot all slip in
+    under the limit; a successful sign-in clears the count. After LOGIN_FAILURE_LIMIT
+    failures in LOGIN_FAILURE_WINDOW seconds every attempt is refused with 429 until
+    the window ends, right password or not.
     """
     key = _login_failure_key(email, ip)
     window = settings.LOGIN_FAILURE_WINDOW
-    if (cache.get(key) or 0) >= settings.LOGIN_FAILURE_LIMIT:
+    cache.add(key, 0, timeout=window)
+    try:
+        attempts = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        attempts = 1
+    if attempts > settings.LOGIN_FAILURE_LIMIT:
         raise RateLimited("Too many failed sign-in attempts. Try again in a minute.", retry_after=window)
     user = authenticate(username=normalize_email(email), password=password)
     if user is None:
-        cache.add(key, 0, timeout=window)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window)
         raise AuthenticationRequired("Invalid email or password.")
     cache.delete(key)
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
@@ -114,7 +119,9 @@ def token_refresh(*, refresh_token: str) -> TokenPair:
     """Exchange a refresh token for a new pair; the old one stops working.
 
     The old token is claimed by inserting its blacklist row (unique per token), so of
-    two concurrent refreshes of one token exactly one gets a new pair.
+    two concurrent refreshes of one token exactly one gets a new pair. A token issued
+    before the password last changed (by any route, not only a reset) is refused, as
+    access tokens are.
     """
     try:
         refresh = RefreshToken(refresh_token)
@@ -123,6 +130,10 @@ def token_refresh(*, refresh_token: str) -> TokenPair:
     user = User.objects.filter(pk=refresh.get("user_id"), is_active=True).first()
     outstanding = OutstandingToken.objects.filter(jti=refresh.get("jti")).first()
     if user is None or outstanding is None:
+        raise _invalid_refresh()
+    if jwt_settings.CHECK_REVOKE_TOKEN and refresh.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(
+        user.password
+    ):
         raise _invalid_refresh()
     try:
         with transaction.atomic():
@@ -211,7 +222,7 @@ def user_delete(*, user: User, password: str) -> None:
     The user is deactivated and anonymized (name, company and email are erased; the
     row stays so invoices and audit history keep their references). The user leaves
     every organization shared with others; organizations it alone belonged to keep it
-    as their (inactive) owner for the books. Leaving an organization that other members
+    as their (inactive) owner for the books, with its name and email erased. Leaving an organization that other members
     depend on as its last owner is refused: ownership must be handed over first.
     """
     user = User.objects.select_for_update().get(pk=user.pk)
@@ -221,6 +232,7 @@ def user_delete(*, user: User, password: str) -> None:
     for membership in Membership.objects.select_related("organization").filter(user=user):
         others = Membership.objects.filter(organization=membership.organization).exclude(user=user)
         if not others.exists():
+            _organization_forget_person(organization=membership.organization, user=user)
             continue
         if membership.role == Role.OWNER and not others.filter(role=Role.OWNER).exists():
             raise Conflict(
@@ -237,3 +249,16 @@ def user_delete(*, user: User, password: str) -> None:
     user.email = f"deleted-{user.pk.hex}@deleted.invalid"
     user.set_unusable_password()
     user.save()
+
+
+def _organization_forget_person(*, organization, user: User) -> None:
+    """Erase the personal data of a deleted user from an organization only it used."""
+    changed = []
+    if organization.billing_email == user.email:
+        organization.billing_email = ""
+        changed.append("billing_email")
+    if organization.is_personal:
+        organization.name = "Deleted account"
+        changed.append("name")
+    if changed:
+        organization.save(update_fields=[*changed, "updated_at"])

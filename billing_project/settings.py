@@ -234,6 +234,9 @@ REST_FRAMEWORK = {
         "anon_auth": env.str("THROTTLE_ANON_AUTH", default="30/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Throttles key on REMOTE_ADDR, or on what the NUM_PROXIES-th trusted proxy saw; a
+    # client-sent X-Forwarded-For is never trusted on its own.
+    "NUM_PROXIES": NUM_PROXIES,
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
     "COERCE_DECIMAL_TO_STRING": True,
 }

@@ -32,7 +32,7 @@ class Organization(models.Model):
     billing_email = models.EmailField(blank=True)
     country = models.CharField(max_length=2, blank=True, validators=[country_validator])
     currency = models.CharField(max_length=3, default="USD", validators=[currency_validator])
-    is_personal = models.BooleanField(default=False, help_text="Created with the account; cannot be left.")
+    is_personal = models.BooleanField(default=False, help_text="Created with the account at registration.")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="organizations")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

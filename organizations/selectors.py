@@ -1,4 +1,5 @@
 from django.db.models import F
+from django.utils import timezone
 
 from accounts.models import User
 
@@ -19,4 +20,6 @@ def members_of(*, organization: Organization):
 
 
 def pending_invitations_of(*, organization: Organization):
-    return Invitation.objects.filter(organization=organization, accepted_at__isnull=True, revoked_at__isnull=True)
+    return Invitation.objects.filter(
+        organization=organization, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    )

@@ -94,6 +94,16 @@ def _owner_count(organization: Organization) -> int:
     return Membership.objects.filter(organization=organization, role=Role.OWNER).count()
 
 
+def _reload_actor(actor: Membership) -> Membership:
+    """The actor's membership as it is now, under the organization lock. A concurrent
+    request may have removed it since the view read it: then the organization is, for
+    this caller, not found (as in context.membership_for)."""
+    current = Membership.objects.filter(pk=actor.pk).first()
+    if current is None:
+        raise NotFound("Organization not found.")
+    return current
+
+
 def _membership_of(organization: Organization, user_id) -> Membership:
     membership = Membership.objects.select_related("user").filter(organization=organization, user_id=user_id).first()
     if membership is None:
@@ -106,7 +116,7 @@ def membership_change_role(*, actor: Membership, user_id, role: str) -> Membersh
     """Owners and admins change roles; only an owner grants or takes away the owner role,
     and the last owner cannot be demoted."""
     organization = _lock_organization(actor.organization)
-    actor = Membership.objects.get(pk=actor.pk)
+    actor = _reload_actor(actor)
     if not actor.can_manage_members:
         raise PermissionDenied("Only owners and admins can change roles.")
     target = _membership_of(organization, user_id)
@@ -124,7 +134,7 @@ def membership_change_role(*, actor: Membership, user_id, role: str) -> Membersh
 def membership_remove(*, actor: Membership, user_id) -> None:
     """Owners and admins remove members; anyone may leave. The last owner can do neither."""
     organization = _lock_organization(actor.organization)
-    actor = Membership.objects.get(pk=actor.pk)
+    actor = _reload_actor(actor)
     target = _membership_of(organization, user_id)
     is_leaving = target.pk == actor.pk
     if not is_leaving:
@@ -148,7 +158,8 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> tuple[Invi
     Re-inviting an address with an open invitation replaces it (new token, new expiry).
     The token is emailed and never stored in clear.
     """
-    organization = actor.organization
+    organization = _lock_organization(actor.organization)
+    actor = _reload_actor(actor)
     if not actor.can_manage_members:
         raise PermissionDenied("Only owners and admins can invite members.")
     if role == Role.OWNER and actor.role != Role.OWNER:
@@ -175,6 +186,8 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> tuple[Invi
 
 @transaction.atomic
 def invitation_revoke(*, actor: Membership, invitation_id) -> Invitation:
+    _lock_organization(actor.organization)
+    actor = _reload_actor(actor)
     if not actor.can_manage_members:
         raise PermissionDenied("Only owners and admins can revoke invitations.")
     invitation = (

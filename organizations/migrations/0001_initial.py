@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
                 ('billing_email', models.EmailField(blank=True, max_length=254)),
                 ('country', models.CharField(blank=True, max_length=2, validators=[django.core.validators.RegexValidator('^[A-Z]{2}$', 'Use a two-letter ISO 3166 code, e.g. US.')])),
                 ('currency', models.CharField(default='USD', max_length=3, validators=[django.core.validators.RegexValidator('^[A-Z]{3}$', 'Use a three-letter ISO 4217 code, e.g. USD.')])),
-                ('is_personal', models.BooleanField(default=False, help_text='Created with the account; cannot be left.')),
+                ('is_personal', models.BooleanField(default=False, help_text='Created with the account at registration.')),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('members', models.ManyToManyField(related_name='organizations', through='organizations.Membership', to=settings.AUTH_USER_MODEL)),
