@@ -32,6 +32,20 @@ def _fast_password_hashing(settings, request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_hot_path_state():
+    """The in-process plan catalogue and the quota-counter client keep state between
+    requests; a test's rolled-back rows must not leak into the next test through them."""
+    from plans.catalogue import invalidate
+    from usage import counters
+
+    invalidate()
+    counters.reset_client()
+    yield
+    invalidate()
+    counters.reset_client()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_cache():
     """A fresh local-memory cache per test. A shared Redis is not flushed (other test
     processes use it); tests there use unique keys."""

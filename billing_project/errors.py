@@ -14,11 +14,12 @@ class DomainError(Exception):
     code = "validation_error"
     default_message = "The request could not be completed."
 
-    def __init__(self, message: str | None = None, *, code: str | None = None, details: dict | None = None):
+    def __init__(self, message: str | None = None, *, code: str | None = None, details: dict | None = None, data=None):
         self.message = message or self.default_message
         if code:
             self.code = code
         self.details = details
+        self.data = data  # extra payload some errors carry (e.g. quota_exceeded)
         super().__init__(self.message)
 
 
@@ -55,6 +56,12 @@ class Conflict(DomainError):
     status_code = 409
     code = "conflict"
     default_message = "The request conflicts with the current state."
+
+
+class QuotaExceeded(DomainError):
+    status_code = 429
+    code = "quota_exceeded"
+    default_message = "The plan's quota is used up for this period."
 
 
 class RateLimited(DomainError):

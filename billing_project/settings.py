@@ -83,6 +83,9 @@ INSTALLED_APPS = [
     "django_prometheus",
     "accounts",
     "organizations",
+    "plans",
+    "apikeys",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -155,6 +158,18 @@ else:
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
+
+# Usage hot paths: quota counters in Redis, the in-process catalogue of metrics and plans,
+# and the API-key authentication cache.
+QUOTA_REDIS_URL = env.str("QUOTA_REDIS_URL", default=REDIS_URL)
+QUOTA_REDIS_TIMEOUT = env.float("QUOTA_REDIS_TIMEOUT", default=0.25)
+QUOTA_REDIS_RETRY_SECONDS = env.float("QUOTA_REDIS_RETRY_SECONDS", default=5.0)
+CATALOGUE_TTL = env.float("CATALOGUE_TTL", default=10.0)
+# Revocation deletes the cached entry; the TTL only bounds staleness between processes
+# that do not share a cache (local memory), so it is short without Redis.
+APIKEY_CACHE_SECONDS = env.int("APIKEY_CACHE_SECONDS", default=300 if REDIS_URL else 5)
+APIKEY_NEGATIVE_CACHE_SECONDS = env.int("APIKEY_NEGATIVE_CACHE_SECONDS", default=30 if REDIS_URL else 5)
+APIKEY_TOUCH_SECONDS = env.int("APIKEY_TOUCH_SECONDS", default=60)
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None

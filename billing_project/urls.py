@@ -8,6 +8,9 @@ from billing_project import health
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("organizations.urls")),
+    path("", include("plans.urls")),
+    path("", include("apikeys.urls")),
+    path("", include("usage.urls")),
 ]
 
 urlpatterns = [

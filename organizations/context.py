@@ -46,7 +46,7 @@ def membership_for(*, user, org_id=None) -> Membership:
 class OrgScopedAPIView(APIView):
     """Base view for everything that acts on one organization.
 
-    After authentication it sets `self.membership` and `self.organization`. The
+    Before the permission classes run it sets `self.membership` and `self.organization`. The
     organization comes from the URL kwarg `org_url_kwarg` when the view has one, else
     from the X-Current-Org header. `org_roles` (per view, or per method through
     `org_roles_by_method`) limits who may call it: another role is a 403.
@@ -64,10 +64,13 @@ class OrgScopedAPIView(APIView):
         """Documents X-Current-Org in the OpenAPI schema where it applies."""
         return None if self.org_url_kwarg else CURRENT_ORG_PARAMETER
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if self.org_url_kwarg and self.org_url_kwarg in kwargs:
-            org_id = kwargs[self.org_url_kwarg]
+    def check_permissions(self, request):
+        """Resolve the organization before the permission classes run, so they (and
+        everything after) can use `self.organization`."""
+        if not (request.user and request.user.is_authenticated):
+            self.permission_denied(request)
+        if self.org_url_kwarg and self.org_url_kwarg in self.kwargs:
+            org_id = self.kwargs[self.org_url_kwarg]
         else:
             org_id = request.META.get(HEADER) or None
         self.membership = membership_for(user=request.user, org_id=org_id)
@@ -75,3 +78,4 @@ class OrgScopedAPIView(APIView):
         roles = self.org_roles_by_method.get(request.method, self.org_roles)
         if roles is not None and self.membership.role not in roles:
             raise PermissionDenied(f"Your role ({self.membership.role}) does not allow this action.")
+        super().check_permissions(request)

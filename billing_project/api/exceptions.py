@@ -54,7 +54,7 @@ def envelope_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         if isinstance(exc, RateLimited) and exc.retry_after:
             headers["Retry-After"] = str(exc.retry_after)
-        return _enveloped(error_body(exc.code, exc.message, exc.details), exc.status_code, headers)
+        return _enveloped(error_body(exc.code, exc.message, exc.details, exc.data), exc.status_code, headers)
 
     if isinstance(exc, Http404):
         exc = drf.NotFound()

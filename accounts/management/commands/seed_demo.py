@@ -5,6 +5,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.services import user_register
+from plans.demo import demo_catalogue_ensure
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-pass-2026"
@@ -13,10 +14,11 @@ STAFF_PASSWORD = "admin-pass-2026"
 
 
 class Command(BaseCommand):
-    help = "Create the demo customer and a staff user (idempotent), and print their logins."
+    help = "Create the demo plans, the demo customer and a staff user (idempotent); print the logins."
 
     @transaction.atomic
     def handle(self, *args, **options):
+        demo_catalogue_ensure()
         if not User.objects.filter(email=DEMO_EMAIL).exists():
             user_register(email=DEMO_EMAIL, password=DEMO_PASSWORD, name="Demo Customer", company="Demo Inc")
         if not User.objects.filter(email=STAFF_EMAIL).exists():

@@ -1,0 +1,161 @@
+"""API-key authentication for the service endpoints (usage reporting, quota checks, spends).
+
+Only service views list this class, and it refuses anything that is not an API key, so a
+user's JWT never works there; a key sent to a people endpoint fails JWT parsing there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIXES = ("sk_live_", "sk_test_")
+_CACHE_PREFIX = "apikey:"
+_MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    """Who is calling a service endpoint: an API key of one organization, with the
+    organization's billing context that the hot paths need (its plan and the instant
+    before which usage is invoiced), so a request needs one cache read to know both.
+    Whatever changes that context calls `forget_organization_keys`."""
+
+    key_id: str
+    organization_id: str
+    scopes: frozenset[str]
+    livemode: bool
+    expires_at: float | None  # epoch seconds
+    plan_id: str | None
+    usage_closed_before: float | None  # epoch seconds
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    pk = None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def _cache_key(key_hash: str) -> str:
+    return _CACHE_PREFIX + key_hash
+
+
+def _cache_call(method: str, *args, **kwargs):
+    """A cache operation that tolerates a cache outage (the database is the truth)."""
+    try:
+        return getattr(cache, method)(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - Redis down: carry on without the cache
+        logger.warning("API-key cache unavailable (%s)", exc.__class__.__name__)
+        return None
+
+
+def forget_cached_key(key_hash: str) -> None:
+    _cache_call("delete", _cache_key(key_hash))
+
+
+def forget_organization_keys(organization_id) -> None:
+    """Drop the cached principals of every key of an organization (its plan or usage
+    cutoff changed). Runs again after commit, in case a request re-cached meanwhile."""
+    from .models import APIKey
+
+    hashes = list(APIKey.objects.filter(organization_id=organization_id).values_list("key_hash", flat=True))
+
+    def forget():
+        _cache_call("delete_many", [_cache_key(key_hash) for key_hash in hashes])
+
+    forget()
+    transaction.on_commit(forget)
+
+
+def _load(key_hash: str) -> ServicePrincipal | None:
+    from .models import APIKey
+
+    key = (
+        APIKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True)
+        .values("id", "organization_id", "scopes", "mode", "expires_at")
+        .first()
+    )
+    if key is None:
+        return None
+    from usage.selectors import service_context
+
+    expires: datetime | None = key["expires_at"]
+    context = service_context(organization_id=key["organization_id"])
+    return ServicePrincipal(
+        key_id=str(key["id"]),
+        organization_id=str(key["organization_id"]),
+        scopes=frozenset(key["scopes"]),
+        livemode=key["mode"] == "live",
+        expires_at=expires.timestamp() if expires else None,
+        plan_id=context.plan_id,
+        usage_closed_before=context.usage_closed_before,
+    )
+
+
+def principal_for_secret(secret: str) -> ServicePrincipal | None:
+    key_hash = hashlib.sha256(secret.encode()).hexdigest()
+    cached = _cache_call("get", _cache_key(key_hash))
+    if cached == _MISSING:
+        return None
+    if cached is not None:
+        return cached
+    principal = _load(key_hash)
+    if principal is None:
+        _cache_call("set", _cache_key(key_hash), _MISSING, timeout=settings.APIKEY_NEGATIVE_CACHE_SECONDS)
+    else:
+        _cache_call("set", _cache_key(key_hash), principal, timeout=settings.APIKEY_CACHE_SECONDS)
+    return principal
+
+
+_last_touch: dict[str, float] = {}
+
+
+def _touch(principal: ServicePrincipal) -> None:
+    """Record `last_used_at`, at most once a minute per key and process."""
+    now = time.monotonic()
+    if now - _last_touch.get(principal.key_id, -3600.0) < settings.APIKEY_TOUCH_SECONDS:
+        return
+    _last_touch[principal.key_id] = now
+    from .models import APIKey
+
+    APIKey.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())
+
+
+class APIKeyAuthentication(BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, secret = header.partition(" ")
+        secret = secret.strip()
+        if scheme != self.keyword or not secret:
+            raise AuthenticationFailed("Send the API key as 'Authorization: Bearer sk_live_...'.")
+        if not secret.startswith(KEY_PREFIXES):
+            raise AuthenticationFailed("This endpoint needs an API key (sk_live_... or sk_test_...), not a user token.")
+        principal = principal_for_secret(secret)
+        if principal is None:
+            raise AuthenticationFailed("Invalid or revoked API key.")
+        if principal.expires_at is not None and principal.expires_at <= time.time():
+            raise AuthenticationFailed("This API key has expired.")
+        _touch(principal)
+        return principal, principal
+
+    def authenticate_header(self, request):
+        return f'{self.keyword} realm="api-key"'

@@ -1,0 +1,87 @@
+from drf_spectacular.utils import extend_schema
+
+from billing_project.api.pagination import EnvelopeLimitOffsetPagination, paginated_response
+from billing_project.api.responses import created, ok
+from organizations.context import OrgScopedAPIView
+from organizations.models import MANAGER_ROLES
+
+from . import serializers as s
+from . import services
+from .models import APIKey
+
+
+class APIKeyView(OrgScopedAPIView):
+    """API keys of the current organization (X-Current-Org); owners and admins only."""
+
+    org_roles = MANAGER_ROLES
+
+
+class APIKeyListCreateView(APIKeyView):
+    pagination_class = EnvelopeLimitOffsetPagination
+
+    @extend_schema(
+        tags=["api-keys"],
+        summary="API keys",
+        description="Active and expired keys; the secret is never shown again, only its `prefix`.",
+        responses={200: s.APIKeySerializer(many=True)},
+    )
+    def get(self, request):
+        queryset = APIKey.objects.filter(organization=self.organization, revoked_at__isnull=True)
+        return paginated_response(request=request, view=self, queryset=queryset, serializer_class=s.APIKeySerializer)
+
+    @extend_schema(
+        tags=["api-keys"],
+        summary="Create an API key",
+        description="Returns the secret `key` once. A plan may limit the number of active keys (403).",
+        request=s.APIKeyCreateInputSerializer,
+        responses={201: s.APIKeyCreatedSerializer},
+    )
+    def post(self, request):
+        data = s.APIKeyCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key, secret = services.apikey_create(
+            organization=self.organization, created_by=request.user, **data.validated_data
+        )
+        key.key = secret
+        return created(s.APIKeyCreatedSerializer(key).data)
+
+
+class APIKeyDetailView(APIKeyView):
+    @extend_schema(
+        tags=["api-keys"],
+        summary="Rename or re-scope an API key",
+        request=s.APIKeyUpdateInputSerializer,
+        responses={200: s.APIKeySerializer},
+    )
+    def put(self, request, key_id):
+        data = s.APIKeyUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = services.apikey_update(organization=self.organization, key_id=key_id, **data.validated_data)
+        return ok(s.APIKeySerializer(key).data)
+
+    @extend_schema(
+        tags=["api-keys"],
+        summary="Revoke an API key",
+        description="The key stops working at once.",
+        responses={200: s.APIKeySerializer},
+    )
+    def delete(self, request, key_id):
+        key = services.apikey_revoke(organization=self.organization, key_id=key_id)
+        return ok(s.APIKeySerializer(key).data, message="API key revoked successfully")
+
+
+class APIKeyRotateView(APIKeyView):
+    @extend_schema(
+        tags=["api-keys"],
+        summary="Rotate an API key",
+        description="Issues a new secret; the old one stops working at once.",
+        request=None,
+        responses={200: s.APIKeyRotatedSerializer},
+    )
+    def post(self, request, key_id):
+        key, secret = services.apikey_rotate(organization=self.organization, key_id=key_id)
+        return ok(
+            s.APIKeyRotatedSerializer(
+                {"id": key.id, "key": secret, "prefix": key.prefix, "rotated_at": key.rotated_at}
+            ).data
+        )

@@ -1,0 +1,95 @@
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from apikeys.models import APIKey
+from organizations.models import Organization
+from plans.models import BillableMetric
+
+
+class UsageEvent(models.Model):
+    """One reported event, as received. Append-only; billing reads the daily rollups."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="+", db_index=False)
+    event_type = models.CharField(max_length=64)
+    quantity = models.BigIntegerField()
+    timestamp = models.DateTimeField(help_text="When the usage happened (given by the reporter).")
+    received_at = models.DateTimeField(default=timezone.now)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    endpoint = models.CharField(max_length=255, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    api_key = models.ForeignKey(
+        APIKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    livemode = models.BooleanField(default=True, help_text="False for test-mode keys: stored, never counted.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="usage_event_idempotency_key_unique",
+            ),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="usage_event_quantity_not_negative"),
+        ]
+        indexes = [models.Index(fields=["organization", "timestamp"], name="usage_event_org_time")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} x{self.quantity} @ {self.timestamp:%Y-%m-%d %H:%M}"
+
+
+class DailyUsage(models.Model):
+    """Per organization, metric and UTC day: what billing and quota checks read."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    quantity = models.BigIntegerField(default=0, help_text="Sum of quantities.")
+    event_count = models.BigIntegerField(default=0)
+    max_quantity = models.BigIntegerField(default=0)
+    unique_count = models.BigIntegerField(default=0, help_text="Distinct values that day (unique_count metrics).")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "metric", "day"], name="usage_daily_unique"),
+        ]
+        ordering = ["day"]
+        verbose_name_plural = "daily usage"
+
+    def __str__(self) -> str:
+        return f"{self.metric_id} {self.day}: {self.quantity}"
+
+
+class UsageUniqueValue(models.Model):
+    """The distinct values of a unique_count metric's key, per day."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    value = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "metric", "day", "value"], name="usage_unique_value"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_id} {self.day}: {self.value}"
+
+
+class UsageCutoff(models.Model):
+    """Usage before `closed_before` has been invoiced: events dated earlier are refused."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, primary_key=True, related_name="usage_cutoff"
+    )
+    closed_before = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.organization_id}: closed before {self.closed_before:%Y-%m-%d %H:%M}"

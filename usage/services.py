@@ -1,0 +1,297 @@
+"""Usage ingestion, quota checks and the usage cutoff."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from apikeys.authentication import ServicePrincipal, forget_organization_keys
+from billing_project.errors import QuotaExceeded, ValidationFailed
+from plans.catalogue import PlanTerms, catalogue
+
+from . import counters
+from .events import EventError, ParsedEvent, parse_event
+from .ingest import record_events
+from .models import DailyUsage, UsageCutoff
+from .periods import quota_period
+from .selectors import usage_totals
+
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    period_start: datetime
+    period_end: datetime
+    used: dict[str, int]
+    remaining: dict[str, int | None]
+
+
+def _plan_terms(principal: ServicePrincipal) -> PlanTerms | None:
+    snapshot = catalogue()
+    plan_id = principal.plan_id or snapshot.default_plan_id
+    return snapshot.plans.get(plan_id) if plan_id else None
+
+
+def _remaining(plan: PlanTerms | None, used: dict[str, int]) -> dict[str, int | None]:
+    if plan is None:
+        return {}
+    remaining: dict[str, int | None] = {}
+    for code, charge in plan.charges.items():
+        if charge.included is None:
+            remaining[code] = None
+        else:
+            remaining[code] = max(charge.included - used.get(code, 0), 0)
+    return remaining
+
+
+def _db_totals(organization_id, codes, start: datetime, end: datetime) -> dict[str, int]:
+    return usage_totals(organization_id=organization_id, start=start.date(), end=end.date(), metric_codes=codes)
+
+
+def _counter_kind(code: str) -> str | None:
+    info = catalogue().metrics_by_code.get(code)
+    return info.aggregation if info and info.aggregation in counters.COUNTED else None
+
+
+def quota_status(
+    *, organization_id, plan: PlanTerms | None, now: datetime, increments: dict[str, int] | None = None
+) -> QuotaStatus:
+    """Used and remaining quantities of the plan's metrics in the current period.
+
+    With Redis the counters answer (after applying `increments`, metric code -> delta of
+    events just recorded in this period); missing counters are rebuilt from the rollups.
+    Without Redis, or while it is down, the rollups answer.
+    """
+    start, end = quota_period(organization_id=organization_id, at=now)
+    codes = sorted(plan.charges) if plan else []
+    used: dict[str, int] = {}
+    from_db: list[str] = []
+    if counters.enabled():
+        keyed = {code: counters.key_for(organization_id, code, start) for code in codes if _counter_kind(code)}
+        operations = []
+        for code, key in keyed.items():
+            kind = _counter_kind(code)
+            delta = (increments or {}).get(code)
+            if delta is None:
+                operations.append((key, "get", 0))
+            else:
+                operations.append((key, "max" if kind == "max" else "add", delta))
+        values = counters.apply(organization_id, operations) if operations else {}
+        if values is None:
+            from_db = codes
+        else:
+            for code, key in keyed.items():
+                if key in values:
+                    used[code] = values[key]
+                else:
+                    from_db.append(code)
+            from_db += [code for code in codes if code not in keyed]
+    else:
+        from_db = codes
+    if from_db:
+        totals = _db_totals(organization_id, from_db, start, end)
+        used.update(totals)
+        if counters.enabled():
+            rebuilt = {
+                counters.key_for(organization_id, code, start): totals[code] for code in from_db if _counter_kind(code)
+            }
+            counters.store(rebuilt, period_end=end, now=now)
+    return QuotaStatus(start, end, used, _remaining(plan, used))
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    recorded_at: datetime
+    duplicate: bool
+    remaining_quota: dict[str, int | None]
+
+
+def _increments_in_period(events: list[ParsedEvent], flags: list[bool], start: datetime, end: datetime) -> dict:
+    """Metric code -> delta of the new events that fall in [start, end)."""
+    increments: dict[str, int] = {}
+    for event, is_new in zip(events, flags, strict=True):
+        if not is_new or not (start <= event.timestamp < end):
+            continue
+        kind = event.metric.aggregation
+        if kind == "sum":
+            increments[event.metric.code] = increments.get(event.metric.code, 0) + event.quantity
+        elif kind == "count":
+            increments[event.metric.code] = increments.get(event.metric.code, 0) + 1
+        elif kind == "max":
+            increments[event.metric.code] = max(increments.get(event.metric.code, 0), event.quantity)
+    return increments
+
+
+def _late_increments(principal, events, flags, start, now) -> None:
+    """Events of an earlier, not yet invoiced period: add them to that period's counters."""
+    earlier = [(e, f) for e, f in zip(events, flags, strict=True) if f and e.timestamp < start]
+    if not earlier or not counters.enabled():
+        return
+    operations = []
+    by_period: dict[datetime, list] = {}
+    for event, flag in earlier:
+        period_start, _ = quota_period(organization_id=principal.organization_id, at=event.timestamp)
+        by_period.setdefault(period_start, []).append((event, flag))
+    for period_start, items in by_period.items():
+        period_end = quota_period(organization_id=principal.organization_id, at=period_start)[1]
+        deltas = _increments_in_period([e for e, _ in items], [f for _, f in items], period_start, period_end)
+        for code, delta in deltas.items():
+            kind = "max" if _counter_kind(code) == "max" else "add"
+            operations.append((counters.key_for(principal.organization_id, code, period_start), kind, delta))
+    counters.apply(principal.organization_id, operations)
+
+
+def _record(principal: ServicePrincipal, events: list[ParsedEvent], now: datetime) -> tuple[list[bool], QuotaStatus]:
+    flags = record_events(
+        events,
+        organization_id=principal.organization_id,
+        api_key_id=principal.key_id,
+        livemode=principal.livemode,
+        received_at=now,
+    )
+    plan = _plan_terms(principal)
+    start, end = quota_period(organization_id=principal.organization_id, at=now)
+    increments = _increments_in_period(events, flags, start, end) if principal.livemode else {}
+    status = quota_status(organization_id=principal.organization_id, plan=plan, now=now, increments=increments)
+    if principal.livemode:
+        _late_increments(principal, events, flags, start, now)
+    return flags, status
+
+
+def usage_report(*, principal: ServicePrincipal, payload) -> ReportResult:
+    """Record one event. A repeated idempotency key is acknowledged and counted once."""
+    now = timezone.now()
+    try:
+        event = parse_event(payload, now=now, catalogue=catalogue(), closed_before=principal.usage_closed_before)
+    except EventError as exc:
+        raise ValidationFailed(f"{exc.field}: {exc.message}", details=exc.as_dict()) from None
+    flags, status = _record(principal, [event], now)
+    return ReportResult(recorded_at=now, duplicate=not flags[0], remaining_quota=status.remaining)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    processed_count: int
+    duplicate_count: int
+    failed_count: int
+    errors: list[dict]
+    remaining_quota: dict[str, int | None]
+
+
+def usage_batch_report(*, principal: ServicePrincipal, events) -> BatchResult:
+    """Record up to MAX_BATCH events: the valid ones are kept, each invalid one is
+    reported with its index; duplicates (also within the batch) count once."""
+    if not isinstance(events, list):
+        raise ValidationFailed.for_field("events", "Must be a list of events.")
+    if not events:
+        raise ValidationFailed.for_field("events", "Send at least one event.")
+    if len(events) > MAX_BATCH:
+        raise ValidationFailed.for_field("events", f"At most {MAX_BATCH} events per batch; got {len(events)}.")
+    now = timezone.now()
+    snapshot = catalogue()
+    closed_before = principal.usage_closed_before
+    parsed: list[ParsedEvent] = []
+    errors: list[dict] = []
+    for index, raw in enumerate(events):
+        try:
+            parsed.append(parse_event(raw, now=now, catalogue=snapshot, closed_before=closed_before))
+        except EventError as exc:
+            errors.append({"index": index, "error": f"{exc.field}: {exc.message}", "field": exc.field})
+    if parsed:
+        flags, status = _record(principal, parsed, now)
+        remaining = status.remaining
+    else:
+        flags, remaining = [], _remaining(_plan_terms(principal), {})
+    processed = sum(flags)
+    return BatchResult(
+        processed_count=processed,
+        duplicate_count=len(flags) - processed,
+        failed_count=len(errors),
+        errors=errors,
+        remaining_quota=remaining,
+    )
+
+
+@dataclass(frozen=True)
+class QuotaCheck:
+    allowed: bool
+    remaining: dict[str, int | None]
+    resets_at: datetime
+
+
+def quota_check(*, principal: ServicePrincipal, needs: dict[str, int]) -> QuotaCheck:
+    """Would using `needs` (metric code -> quantity) stay within the plan's hard quotas?
+
+    Only `hard` charges refuse; `soft` ones bill the overage and metrics the plan does
+    not charge are unmetered. Refusal is a 429 `quota_exceeded` carrying the remaining
+    quantities and when the period resets.
+    """
+    snapshot = catalogue()
+    unknown = sorted(code for code in needs if code not in snapshot.metrics_by_code)
+    if unknown:
+        raise ValidationFailed.for_field("metric", f"Unknown metric: {', '.join(unknown)}.")
+    now = timezone.now()
+    plan = _plan_terms(principal)
+    status = quota_status(organization_id=principal.organization_id, plan=plan, now=now)
+    exceeded = []
+    for code, quantity in needs.items():
+        charge = plan.charges.get(code) if plan else None
+        if charge is None or charge.policy != "hard" or charge.included is None:
+            continue
+        if status.used.get(code, 0) + quantity > charge.included:
+            exceeded.append(code)
+    result = QuotaCheck(allowed=not exceeded, remaining=status.remaining, resets_at=status.period_end)
+    if exceeded:
+        raise QuotaExceeded(
+            f"Quota exceeded for {', '.join(sorted(exceeded))} until {status.period_end:%Y-%m-%d %H:%M} UTC.",
+            data={"allowed": False, "remaining": status.remaining, "resets_at": _iso(status.period_end)},
+        )
+    return result
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@transaction.atomic
+def usage_cutoff_advance(*, organization_id, closed_before: datetime) -> UsageCutoff:
+    """Refuse usage dated before `closed_before` from now on (its period is invoiced).
+    The cutoff only moves forward."""
+    cutoff, created = UsageCutoff.objects.select_for_update().get_or_create(
+        organization_id=organization_id, defaults={"closed_before": closed_before}
+    )
+    if not created and closed_before > cutoff.closed_before:
+        cutoff.closed_before = closed_before
+        cutoff.save(update_fields=["closed_before", "updated_at"])
+    forget_organization_keys(organization_id)
+    return cutoff
+
+
+def quota_counters_reconcile(*, now: datetime | None = None) -> int:
+    """Rebuild every counter of the current period from the rollups; returns how many.
+
+    Organizations' periods are calendar months, so one grouped query covers them all.
+    """
+    if not counters.enabled():
+        return 0
+    now = now or timezone.now()
+    start, end = quota_period(organization_id=None, at=now)
+    metrics = {info.id: info for info in catalogue().metrics_by_code.values() if info.aggregation in counters.COUNTED}
+    from django.db.models import Max, Sum
+
+    rows = (
+        DailyUsage.objects.filter(day__gte=start.date(), day__lt=end.date(), metric_id__in=list(metrics))
+        .values("organization_id", "metric_id")
+        .annotate(total=Sum("quantity"), events=Sum("event_count"), largest=Max("max_quantity"))
+    )
+    values: dict[str, int] = {}
+    for row in rows:
+        info = metrics[str(row["metric_id"])]
+        value = {"sum": row["total"], "count": row["events"], "max": row["largest"]}[info.aggregation] or 0
+        values[counters.key_for(row["organization_id"], info.code, start)] = value
+    counters.store(values, period_end=end, now=now, overwrite=True)
+    return len(values)

@@ -1,0 +1,146 @@
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.views import APIView
+
+from apikeys.authentication import APIKeyAuthentication
+from apikeys.permissions import requires_scope
+from billing_project.api.pagination import EnvelopeLimitOffsetPagination
+from billing_project.api.responses import created, ok
+from billing_project.api.schema import error_response
+from organizations.context import OrgScopedAPIView
+from plans.permissions import requires_feature
+
+from . import selectors, services
+from . import serializers as s
+
+
+class ServiceView(APIView):
+    """Endpoints for the customer's own services: API key only, never a user's JWT."""
+
+    authentication_classes = [APIKeyAuthentication]
+    throttle_classes: list = []
+
+
+class UsageReportView(ServiceView):
+    permission_classes = [requires_scope("usage:write")]
+
+    @extend_schema(
+        tags=["usage (service)"],
+        summary="Report one usage event",
+        description=(
+            "201 with `duplicate: false` when recorded; 200 with `duplicate: true` when its "
+            "`idempotency_key` was seen before (counted once)."
+        ),
+        request=s.UsageEventInputSerializer,
+        responses={201: s.UsageReportOutputSerializer, 200: s.UsageReportOutputSerializer},
+    )
+    def post(self, request):
+        result = services.usage_report(principal=request.auth, payload=request.data)
+        data = {
+            "recorded_at": result.recorded_at,
+            "duplicate": result.duplicate,
+            "remaining_quota": result.remaining_quota,
+        }
+        return ok(data) if result.duplicate else created(data)
+
+
+class UsageBatchReportView(ServiceView):
+    permission_classes = [requires_scope("usage:write")]
+
+    @extend_schema(
+        tags=["usage (service)"],
+        summary="Report up to 1000 events",
+        description="Valid events are kept even when others fail; each failure is listed with its index.",
+        request=s.BatchInputSerializer,
+        responses={200: s.BatchOutputSerializer},
+    )
+    def post(self, request):
+        events = request.data.get("events") if isinstance(request.data, dict) else None
+        result = services.usage_batch_report(principal=request.auth, events=events)
+        return ok(
+            {
+                "processed_count": result.processed_count,
+                "duplicate_count": result.duplicate_count,
+                "failed_count": result.failed_count,
+                "errors": result.errors,
+                "remaining_quota": result.remaining_quota,
+            }
+        )
+
+
+class QuotaCheckView(ServiceView):
+    permission_classes = [requires_scope("usage:read")]
+
+    @extend_schema(
+        tags=["usage (service)"],
+        summary="Check quota before doing work",
+        description=(
+            "`?tokens_needed=&requests_needed=` or `?metric=&quantity=`. Over a hard quota: 429 "
+            "`quota_exceeded` with `data: {allowed: false, remaining, resets_at}`."
+        ),
+        parameters=[s.QuotaCheckQuerySerializer],
+        responses={200: s.QuotaCheckOutputSerializer, 429: error_response("Over quota (`quota_exceeded`).")},
+    )
+    def get(self, request):
+        query = s.QuotaCheckQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        result = services.quota_check(principal=request.auth, needs=query.validated_data["needs"])
+        return ok({"allowed": result.allowed, "remaining": result.remaining, "resets_at": result.resets_at})
+
+
+class UsageView(OrgScopedAPIView):
+    @extend_schema(
+        tags=["usage"],
+        summary="Usage this period",
+        description="Totals per metric against the plan; `group_by=day` adds a daily `series`.",
+        parameters=[s.UsageQuerySerializer],
+        responses={200: s.UsageOutputSerializer},
+    )
+    def get(self, request):
+        query = s.UsageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        overview = selectors.usage_overview(
+            organization_id=self.organization.pk,
+            period=query.validated_data["period"],
+            now=timezone.now(),
+            with_series=query.validated_data.get("group_by") == "day",
+        )
+        return ok(s.UsageOutputSerializer(overview).data)
+
+
+class UsageHistoryView(OrgScopedAPIView):
+    permission_classes = [IsAuthenticated, requires_feature("usage_history")]
+    pagination_class = EnvelopeLimitOffsetPagination
+
+    @extend_schema(
+        tags=["usage"],
+        summary="Usage history",
+        description=(
+            "Daily or monthly points between `start_date` and `end_date` (default: the last 30 days). "
+            "Needs the plan feature `usage_history` (403 `feature_not_in_plan`)."
+        ),
+        parameters=[
+            OpenApiParameter("start_date", str, description="YYYY-MM-DD"),
+            OpenApiParameter("end_date", str, description="YYYY-MM-DD, inclusive"),
+            OpenApiParameter("granularity", str, enum=["daily", "monthly"]),
+        ],
+        responses={200: s.HistoryPointSerializer(many=True)},
+    )
+    def get(self, request):
+        query = s.HistoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        points = selectors.usage_history(organization_id=self.organization.pk, **query.validated_data)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(points, request, view=self)
+        return paginator.get_paginated_response(s.HistoryPointSerializer(page, many=True).data)
+
+
+class UsageLimitsView(OrgScopedAPIView):
+    @extend_schema(
+        tags=["usage"],
+        summary="Your plan's monthly limits",
+        responses={200: s.LimitsOutputSerializer},
+    )
+    def get(self, request):
+        return ok(s.LimitsOutputSerializer(selectors.usage_limits(organization_id=self.organization.pk)).data)
