@@ -6,7 +6,7 @@ PORT ?= 8000
 # The embedded default runs with DEBUG on (SQLite, local memory, eager Celery, console email).
 RUN_ENV ?= DEBUG=$${DEBUG:-true}
 
-.PHONY: install run migrate demo test test-fast lint format schema check clean
+.PHONY: install run migrate demo test lint format schema bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
@@ -45,6 +45,13 @@ format: install
 
 schema: install
 	DEBUG=true $(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema.yaml
+
+# Hot-path benchmarks with their baselines (see docs/benchmarks.md). Uses DATABASE_URL and
+# REDIS_URL when set (a throwaway database is created on that server); needs wrk.
+bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "make bench needs wrk (apt-get install wrk)"; exit 1; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

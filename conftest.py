@@ -46,6 +46,20 @@ def _fresh_hot_path_state():
 
 
 @pytest.fixture(autouse=True)
+def _default_catalogue(request):
+    """Transactional tests flush every table at their end, including the default plan
+    and metrics the data migration made; put them back for the next such test."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+    if transactional or {"transactional_db", "live_server"} & set(request.fixturenames):
+        from plans.defaults import default_catalogue_ensure
+
+        request.getfixturevalue("_django_db_helper")
+        default_catalogue_ensure()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _isolated_cache():
     """A fresh local-memory cache per test. A shared Redis is not flushed (other test
     processes use it); tests there use unique keys."""

@@ -252,7 +252,11 @@ def user_delete(*, user: User, password: str) -> None:
 
 
 def _organization_forget_person(*, organization, user: User) -> None:
-    """Erase the personal data of a deleted user from an organization only it used."""
+    """Wind down an organization only the deleted user used: revoke its API keys and
+    erase the user's personal data from it."""
+    from apikeys.services import apikeys_revoke_all
+
+    apikeys_revoke_all(organization=organization)
     changed = []
     if organization.billing_email == user.email:
         organization.billing_email = ""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import pickle
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.conf import settings
@@ -22,7 +23,8 @@ from rest_framework.exceptions import AuthenticationFailed
 logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk_live_", "sk_test_")
-_CACHE_PREFIX = "apikey:"
+# Bump the version when ServicePrincipal changes shape, so no process reads an old pickle.
+_CACHE_PREFIX = "apikey:v2:"
 _MISSING = "missing"
 
 
@@ -40,6 +42,10 @@ class ServicePrincipal:
     expires_at: float | None  # epoch seconds
     plan_id: str | None
     usage_closed_before: float | None  # epoch seconds
+    key_hash: str = ""
+    # False for a principal taken from this process's memory, not yet confirmed against
+    # the shared cache in this request (see `provisional_principal`).
+    verified: bool = field(default=True, compare=False)
 
     is_authenticated = True
     is_anonymous = False
@@ -104,22 +110,87 @@ def _load(key_hash: str) -> ServicePrincipal | None:
         expires_at=expires.timestamp() if expires else None,
         plan_id=context.plan_id,
         usage_closed_before=context.usage_closed_before,
+        key_hash=key_hash,
     )
 
 
+def hash_of(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def principal_for_secret(secret: str) -> ServicePrincipal | None:
-    key_hash = hashlib.sha256(secret.encode()).hexdigest()
+    return principal_for_hash(hash_of(secret))
+
+
+def principal_for_hash(key_hash: str) -> ServicePrincipal | None:
+    """The principal of a key, from the shared cache or else the database (then cached)."""
     cached = _cache_call("get", _cache_key(key_hash))
     if cached == _MISSING:
         return None
     if cached is not None:
+        _remember(key_hash, cached)
         return cached
     principal = _load(key_hash)
     if principal is None:
         _cache_call("set", _cache_key(key_hash), _MISSING, timeout=settings.APIKEY_NEGATIVE_CACHE_SECONDS)
     else:
         _cache_call("set", _cache_key(key_hash), principal, timeout=settings.APIKEY_CACHE_SECONDS)
+        _remember(key_hash, principal)
     return principal
+
+
+# --- one round trip for quota checks -------------------------------------------------
+# A quota check needs the key's principal and the organization's counters, both in Redis.
+# To fetch them in one round trip, the organization must be known before the principal is
+# read: this process remembers principals it has verified, uses one *provisionally* to
+# name the counter keys, and reads the shared cache entry in the same Redis call. The
+# answer is only given if that entry still holds the same principal; a revoked, rotated
+# or changed key is caught in that same call (see usage.services.quota_check).
+
+_PROVISIONAL_LIMIT = 10_000
+_provisional: dict[str, ServicePrincipal] = {}
+
+
+def _remember(key_hash: str, principal: ServicePrincipal) -> None:
+    if len(_provisional) >= _PROVISIONAL_LIMIT:
+        _provisional.clear()
+    _provisional[key_hash] = principal
+
+
+def shared_cache_redis_key(key_hash: str) -> str | None:
+    """The Redis key of a principal in the shared cache (None when the cache is not the
+    Redis the quota counters use)."""
+    if not settings.REDIS_URL or settings.QUOTA_REDIS_URL != settings.REDIS_URL:
+        return None
+    return cache.make_and_validate_key(_cache_key(key_hash))
+
+
+def provisional_principal(secret: str) -> ServicePrincipal | None:
+    """This process's memory of the key when it can be confirmed in the caller's next Redis
+    call; otherwise the verified principal (None: unknown or revoked)."""
+    key_hash = hash_of(secret)
+    remembered = _provisional.get(key_hash)
+    if remembered is not None and shared_cache_redis_key(key_hash) is not None:
+        return replace(remembered, verified=False)
+    return principal_for_hash(key_hash)
+
+
+def confirm_principal(provisional: ServicePrincipal, blob: bytes | None) -> ServicePrincipal | None:
+    """The current principal of a provisionally used key, given the raw shared-cache entry
+    read in the same Redis call (None: the entry was missing, so ask the database)."""
+    if blob is not None:
+        try:
+            current = pickle.loads(blob)  # noqa: S301 - written by this app's own cache
+        except Exception:  # noqa: BLE001
+            current = None
+        if isinstance(current, ServicePrincipal):
+            _remember(provisional.key_hash, current)
+            return current
+        if current == _MISSING:
+            _provisional.pop(provisional.key_hash, None)
+            return None
+    _provisional.pop(provisional.key_hash, None)
+    return principal_for_hash(provisional.key_hash)
 
 
 _last_touch: dict[str, float] = {}
@@ -136,6 +207,11 @@ def _touch(principal: ServicePrincipal) -> None:
     APIKey.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())
 
 
+def check_not_expired(principal: ServicePrincipal) -> None:
+    if principal.expires_at is not None and principal.expires_at <= time.time():
+        raise AuthenticationFailed("This API key has expired.")
+
+
 class APIKeyAuthentication(BaseAuthentication):
     keyword = "Bearer"
 
@@ -149,13 +225,23 @@ class APIKeyAuthentication(BaseAuthentication):
             raise AuthenticationFailed("Send the API key as 'Authorization: Bearer sk_live_...'.")
         if not secret.startswith(KEY_PREFIXES):
             raise AuthenticationFailed("This endpoint needs an API key (sk_live_... or sk_test_...), not a user token.")
-        principal = principal_for_secret(secret)
+        principal = self.lookup(secret)
         if principal is None:
             raise AuthenticationFailed("Invalid or revoked API key.")
-        if principal.expires_at is not None and principal.expires_at <= time.time():
-            raise AuthenticationFailed("This API key has expired.")
+        check_not_expired(principal)
         _touch(principal)
         return principal, principal
 
+    def lookup(self, secret: str) -> ServicePrincipal | None:
+        return principal_for_secret(secret)
+
     def authenticate_header(self, request):
         return f'{self.keyword} realm="api-key"'
+
+
+class ProvisionalAPIKeyAuthentication(APIKeyAuthentication):
+    """For read-only endpoints that confirm the principal in their own Redis call
+    (quota-check): may return an unverified principal; see `provisional_principal`."""
+
+    def lookup(self, secret: str) -> ServicePrincipal | None:
+        return provisional_principal(secret)

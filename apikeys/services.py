@@ -65,7 +65,8 @@ def apikey_create(
 ) -> tuple[APIKey, str]:
     """Create a key; returns it and its secret (shown once, stored only as a hash).
 
-    A plan whose features set `api_keys` to a number allows that many active keys.
+    A plan whose features set `api_keys` to a number allows that many active keys
+    (neither revoked nor expired).
     """
     scopes = _clean_scopes(scopes)
     if expires_at is not None and expires_at <= timezone.now():
@@ -73,7 +74,11 @@ def apikey_create(
     Organization.objects.select_for_update().filter(pk=organization.pk).first()  # serialize the count check
     limit = entitlement(organization_id=organization.pk, feature="api_keys")
     if isinstance(limit, int) and not isinstance(limit, bool):
-        active = APIKey.objects.filter(organization=organization, revoked_at__isnull=True).count()
+        active = (
+            APIKey.objects.filter(organization=organization, revoked_at__isnull=True)
+            .exclude(expires_at__lte=timezone.now())
+            .count()
+        )
         if active >= limit:
             raise FeatureNotInPlan(f"Your plan allows {limit} active API keys. Revoke one or upgrade.")
     secret = _new_secret(mode)

@@ -103,7 +103,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
-ROOT_URLCONF = "billing_project.urls"
+ROOT_URLCONF = env.str("ROOT_URLCONF", default="billing_project.urls")
 WSGI_APPLICATION = "billing_project.wsgi.application"
 
 TEMPLATES = [
@@ -144,7 +144,7 @@ CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="billing")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "billing_project.cache.ReusingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

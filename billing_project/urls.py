@@ -6,11 +6,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from billing_project import health
 
 api_v1 = [
+    path("", include("usage.urls")),  # first: the service hot paths resolve with the fewest tries
     path("", include("accounts.urls")),
     path("", include("organizations.urls")),
     path("", include("plans.urls")),
     path("", include("apikeys.urls")),
-    path("", include("usage.urls")),
 ]
 
 urlpatterns = [

@@ -32,6 +32,9 @@ class BillableMetricAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "unit", "aggregation", "event_type_list", "plan_count", "is_active"]
     list_filter = ["aggregation", "is_active"]
     search_fields = ["code", "name"]
+    # Explicit: the plan_count annotation's GROUP BY drops Meta.ordering, which left the
+    # autocomplete of the charge inline paginating an unordered queryset.
+    ordering = ["code"]
     readonly_fields = ["id", "created_at"]
     inlines = [MetricChargeInline]
 

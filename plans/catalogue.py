@@ -105,6 +105,16 @@ def catalogue() -> Catalogue:
         return _snapshot
 
 
-def invalidate(**_kwargs) -> None:
+def _drop() -> None:
     global _snapshot
     _snapshot = None
+
+
+def invalidate(**_kwargs) -> None:
+    """Drop the snapshot now and again after the surrounding transaction commits, so a
+    reload that ran before the commit (and saw the old rows) does not linger."""
+    from django.db import connection, transaction
+
+    _drop()
+    if connection.in_atomic_block:
+        transaction.on_commit(_drop)

@@ -120,6 +120,11 @@ def _decimal(value, field: str) -> Decimal:
     return result
 
 
+def _whole_number(value) -> bool:
+    """An int that is not a bool (JSON `true` must not pass as 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def validate_tiers(tiers) -> None:
     """Tiers: [{"up_to": int|null, "unit_price": "decimal", "flat_fee_cents": int}], ascending,
     the last one open-ended (`up_to: null`)."""
@@ -131,13 +136,13 @@ def validate_tiers(tiers) -> None:
             raise ValidationError({"tiers": f"Tier {index + 1} needs a unit_price."})
         _decimal(tier["unit_price"], "tiers")
         flat = tier.get("flat_fee_cents", 0)
-        if not isinstance(flat, int) or flat < 0:
+        if not _whole_number(flat) or flat < 0:
             raise ValidationError({"tiers": f"Tier {index + 1}: flat_fee_cents must be a whole number >= 0."})
         up_to = tier.get("up_to")
         is_last = index == len(tiers) - 1
         if is_last and up_to is not None:
             raise ValidationError({"tiers": "The last tier must be open-ended (up_to: null)."})
-        if not is_last and (not isinstance(up_to, int) or up_to <= previous):
+        if not is_last and (not _whole_number(up_to) or up_to <= previous):
             raise ValidationError({"tiers": f"Tier {index + 1}: up_to must be a whole number above {previous}."})
         previous = up_to or previous
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.db.models import Prefetch
+
 from .catalogue import PlanTerms, catalogue
-from .models import Plan
+from .models import Plan, PlanCharge
 
 
 def plan_id_for_organization(*, organization_id) -> str | None:
@@ -22,7 +24,10 @@ def plan_for_organization(*, organization_id) -> Plan | None:
 
 
 def plans_public(*, active: bool | None = None):
-    queryset = Plan.objects.prefetch_related("charges__metric")
+    """Plans with the charges that apply: those on inactive metrics are left out, as the
+    catalogue (and so quota enforcement and invoicing) leaves them out."""
+    charges = PlanCharge.objects.filter(metric__is_active=True).select_related("metric")
+    queryset = Plan.objects.prefetch_related(Prefetch("charges", queryset=charges))
     if active is not None:
         queryset = queryset.filter(is_active=active)
     return queryset

@@ -27,13 +27,17 @@ logger = logging.getLogger(__name__)
 COUNTED = frozenset({"sum", "count", "max"})
 
 # For each key: add to it (sum/count), raise it to the value (max) or just read it (get),
-# only if the counter exists. Returns the values, -1 where the counter did not exist.
+# only if the counter exists; -1 where the counter did not exist. "raw" returns any
+# key's value as stored (nil when missing): the caller's API-key principal, so a quota
+# check confirms its key in the same round trip.
 _APPLY = """
 local out = {}
 for i, key in ipairs(KEYS) do
   local kind = ARGV[2 * i - 1]
   local value = tonumber(ARGV[2 * i])
-  if redis.call('EXISTS', key) == 1 then
+  if kind == 'raw' then
+    out[i] = redis.call('GET', key)
+  elseif redis.call('EXISTS', key) == 1 then
     if kind == 'get' then
       out[i] = tonumber(redis.call('GET', key))
     elseif kind == 'max' then
@@ -90,12 +94,15 @@ def _mark_down(exc: Exception) -> None:
 
 
 def reset_client() -> None:
-    """Forget the client and any outage state (settings changed, tests)."""
+    """Forget the client and any outage state (settings changed, tests).
+
+    The organizations marked stale stay marked: their counters in Redis still lack the
+    increments that failed, whichever client reaches Redis next.
+    """
     global _client, _apply_script, _down_until
     _client = None
     _apply_script = None
     _down_until = 0.0
-    _stale_orgs.clear()
 
 
 def key_for(organization_id, metric_code: str, period_start: datetime) -> str:
@@ -117,9 +124,9 @@ def _flush_stale(client: redis.Redis) -> None:
 
 
 def apply(organization_id, increments: list[tuple[str, str, int]]) -> dict[str, int] | None:
-    """Apply (key, kind, value) operations, kind "add", "max" or "get", in one round trip;
-    return the values of the counters that exist (missing ones are for the caller to
-    rebuild from the database). None when Redis is unavailable."""
+    """Apply (key, kind, value) operations, kind "add", "max", "get" or "raw", in one round
+    trip; return the values of the counters that exist (missing ones are for the caller to
+    rebuild from the database) and the raw values asked for. None when Redis is unavailable."""
     client = _redis()
     if client is None:
         if enabled():
@@ -138,7 +145,13 @@ def apply(organization_id, increments: list[tuple[str, str, int]]) -> dict[str, 
         _stale_orgs.add(str(organization_id))
         _mark_down(exc)
         return None
-    return {key: int(value) for key, value in zip(keys, values, strict=True) if int(value) >= 0}
+    result: dict = {}
+    for (key, kind, _), value in zip(increments, values, strict=True):
+        if kind == "raw":
+            result[key] = value or None
+        elif int(value) >= 0:
+            result[key] = int(value)
+    return result
 
 
 def read(keys: list[str]) -> list[int | None] | None:
@@ -153,6 +166,24 @@ def read(keys: list[str]) -> list[int | None] | None:
         _mark_down(exc)
         return None
     return [None if value is None else int(value) for value in values]
+
+
+def drop_period(period_start: datetime, *, keep) -> int:
+    """Delete the period's counters whose keys are not in `keep` (they are rebuilt from the
+    database when next read); returns how many. Used by reconcile, for counters of
+    organizations and metrics without rollups in the period."""
+    client = _redis()
+    if client is None:
+        return 0
+    try:
+        pattern = f"{settings.CACHE_KEY_PREFIX}:quota:*:{period_start:%Y%m%d}"
+        extra = [key for key in client.scan_iter(match=pattern, count=1000) if key.decode() not in keep]
+        if extra:
+            client.delete(*extra)
+    except redis.RedisError as exc:
+        _mark_down(exc)
+        return 0
+    return len(extra)
 
 
 def store(values: dict[str, int], *, period_end: datetime, now: datetime, overwrite: bool = False) -> None:

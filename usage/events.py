@@ -49,7 +49,10 @@ def _parse_timestamp(value, now: datetime) -> datetime:
         raise EventError("timestamp", f"'{value[:40]}' is not an ISO 8601 date-time.") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
+        raise EventError("timestamp", f"'{value[:40]}' is out of range.") from None
 
 
 def parse_event(raw, *, now: datetime, catalogue: Catalogue, closed_before: float | None) -> ParsedEvent:

@@ -131,6 +131,16 @@ def _insert_unique_values(organization_id, values: list[tuple[str, date, str]]) 
     return new
 
 
+_UPSERT_SET = f"""
+    quantity = {DAILY}.quantity + excluded.quantity,
+    event_count = {DAILY}.event_count + excluded.event_count,
+    max_quantity = CASE WHEN excluded.max_quantity > {DAILY}.max_quantity
+                        THEN excluded.max_quantity ELSE {DAILY}.max_quantity END,
+    unique_count = {DAILY}.unique_count + excluded.unique_count,
+    updated_at = excluded.updated_at
+"""
+
+
 def _upsert_rollups(organization_id, deltas: dict[tuple[str, date], list[int]], now: datetime) -> None:
     """deltas: (metric id, day) -> [quantity, events, max quantity, new distinct values]."""
     org = _uuid(organization_id)
@@ -146,16 +156,53 @@ def _upsert_rollups(organization_id, deltas: dict[tuple[str, date], list[int]], 
             INSERT INTO {DAILY} (organization_id, metric_id, day, quantity, event_count, max_quantity,
                                  unique_count, updated_at)
             VALUES {placeholders}
-            ON CONFLICT (organization_id, metric_id, day) DO UPDATE SET
-                quantity = {DAILY}.quantity + excluded.quantity,
-                event_count = {DAILY}.event_count + excluded.event_count,
-                max_quantity = CASE WHEN excluded.max_quantity > {DAILY}.max_quantity
-                                    THEN excluded.max_quantity ELSE {DAILY}.max_quantity END,
-                unique_count = {DAILY}.unique_count + excluded.unique_count,
-                updated_at = excluded.updated_at
+            ON CONFLICT (organization_id, metric_id, day) DO UPDATE SET {_UPSERT_SET}
             """,
             params,
         )
+
+
+def _record_in_one_statement(
+    rows: Sequence[ParsedEvent], *, organization_id, api_key_id, received_at: datetime
+) -> set[str | None]:
+    """PostgreSQL, live events without distinct values: insert the events and add the new
+    ones to the daily rollups in a single statement, so a report costs one round trip and
+    commits atomically on its own."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH ins AS (
+                INSERT INTO {EVENTS} (organization_id, metric_id, event_type, quantity, "timestamp",
+                    received_at, idempotency_key, endpoint, metadata, api_key_id, livemode)
+                SELECT %(org)s, m, e, q, t, %(now)s, k, ep, md::jsonb, %(key)s, true
+                FROM unnest(%(m)s::uuid[], %(e)s::text[], %(q)s::bigint[], %(t)s::timestamptz[], %(k)s::text[],
+                            %(ep)s::text[], %(md)s::text[]) AS u(m, e, q, t, k, ep, md)
+                ON CONFLICT DO NOTHING
+                RETURNING metric_id, "timestamp", quantity, idempotency_key
+            ), rollup AS (
+                INSERT INTO {DAILY} (organization_id, metric_id, day, quantity, event_count, max_quantity,
+                                     unique_count, updated_at)
+                SELECT %(org)s, metric_id, ("timestamp" AT TIME ZONE 'UTC')::date, sum(quantity)::bigint,
+                       count(*), max(quantity), 0, %(now)s
+                FROM ins GROUP BY 2, 3 ORDER BY 2, 3
+                ON CONFLICT (organization_id, metric_id, day) DO UPDATE SET {_UPSERT_SET}
+            )
+            SELECT idempotency_key FROM ins
+            """,
+            {
+                "org": str(organization_id),
+                "now": received_at,
+                "key": str(api_key_id) if api_key_id else None,
+                "m": [row.metric.id for row in rows],
+                "e": [row.event_type for row in rows],
+                "q": [row.quantity for row in rows],
+                "t": [row.timestamp for row in rows],
+                "k": [row.idempotency_key for row in rows],
+                "ep": [row.endpoint for row in rows],
+                "md": [row.metadata for row in rows],
+            },
+        )
+        return {key for (key,) in cursor.fetchall()}
 
 
 def record_events(
@@ -178,6 +225,15 @@ def record_events(
         return is_new
     candidates.sort(key=lambda i: events[i].idempotency_key or "")
     rows = [events[i] for i in candidates]
+
+    if _is_postgres() and livemode and not any(row.unique_value is not None for row in rows):
+        inserted_keys = _record_in_one_statement(
+            rows, organization_id=organization_id, api_key_id=api_key_id, received_at=received_at
+        )
+        for index in candidates:
+            key = events[index].idempotency_key
+            is_new[index] = key is None or key in inserted_keys
+        return is_new
 
     with transaction.atomic():
         inserted_keys = _insert_events(

@@ -47,24 +47,12 @@ class BatchOutputSerializer(serializers.Serializer):
 
 
 class QuotaCheckQuerySerializer(serializers.Serializer):
+    """Documents the query; usage.services.quota_needs_from_query parses it."""
+
     tokens_needed = serializers.IntegerField(min_value=0, required=False)
     requests_needed = serializers.IntegerField(min_value=0, required=False)
     metric = serializers.CharField(required=False, max_length=50)
     quantity = serializers.IntegerField(min_value=0, required=False, default=1)
-
-    def validate(self, attrs):
-        needs: dict[str, int] = {}
-        if "tokens_needed" in attrs:
-            needs["tokens"] = attrs["tokens_needed"]
-        if "requests_needed" in attrs:
-            needs["requests"] = attrs["requests_needed"]
-        if attrs.get("metric"):
-            needs[attrs["metric"]] = needs.get(attrs["metric"], 0) + attrs["quantity"]
-        if not needs:
-            raise serializers.ValidationError(
-                {"metric": ["Give tokens_needed / requests_needed, or metric and quantity."]}
-            )
-        return {"needs": needs}
 
 
 class QuotaCheckOutputSerializer(serializers.Serializer):

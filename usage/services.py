@@ -7,9 +7,16 @@ from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.exceptions import AuthenticationFailed
 
-from apikeys.authentication import ServicePrincipal, forget_organization_keys
-from billing_project.errors import QuotaExceeded, ValidationFailed
+from apikeys.authentication import (
+    ServicePrincipal,
+    check_not_expired,
+    confirm_principal,
+    forget_organization_keys,
+    shared_cache_redis_key,
+)
+from billing_project.errors import PermissionDenied, QuotaExceeded, ValidationFailed
 from plans.catalogue import PlanTerms, catalogue
 
 from . import counters
@@ -58,13 +65,20 @@ def _counter_kind(code: str) -> str | None:
 
 
 def quota_status(
-    *, organization_id, plan: PlanTerms | None, now: datetime, increments: dict[str, int] | None = None
+    *,
+    organization_id,
+    plan: PlanTerms | None,
+    now: datetime,
+    increments: dict[str, int] | None = None,
+    raw_keys: list[str] | None = None,
+    raw_out: dict | None = None,
 ) -> QuotaStatus:
     """Used and remaining quantities of the plan's metrics in the current period.
 
     With Redis the counters answer (after applying `increments`, metric code -> delta of
     events just recorded in this period); missing counters are rebuilt from the rollups.
-    Without Redis, or while it is down, the rollups answer.
+    Without Redis, or while it is down, the rollups answer. `raw_keys` are read in the
+    same Redis call into `raw_out` (left empty when Redis did not answer).
     """
     start, end = quota_period(organization_id=organization_id, at=now)
     codes = sorted(plan.charges) if plan else []
@@ -80,7 +94,10 @@ def quota_status(
                 operations.append((key, "get", 0))
             else:
                 operations.append((key, "max" if kind == "max" else "add", delta))
+        operations += [(key, "raw", 0) for key in raw_keys or []]
         values = counters.apply(organization_id, operations) if operations else {}
+        if values is not None and raw_out is not None:
+            raw_out.update({key: values.get(key) for key in raw_keys or []})
         if values is None:
             from_db = codes
         else:
@@ -216,6 +233,36 @@ def usage_batch_report(*, principal: ServicePrincipal, events) -> BatchResult:
     )
 
 
+def _non_negative_int(params, name: str) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed.for_field(name, "Must be a whole number >= 0.")
+    return int(raw)
+
+
+def quota_needs_from_query(params) -> dict[str, int]:
+    """`?tokens_needed=&requests_needed=` and/or `?metric=&quantity=` -> metric code -> units.
+
+    Parsed by hand: this is the hottest read path, and a serializer costs more than the check.
+    """
+    needs: dict[str, int] = {}
+    tokens = _non_negative_int(params, "tokens_needed")
+    if tokens is not None:
+        needs["tokens"] = tokens
+    requests = _non_negative_int(params, "requests_needed")
+    if requests is not None:
+        needs["requests"] = requests
+    metric = params.get("metric")
+    if metric:
+        quantity = _non_negative_int(params, "quantity")
+        needs[metric] = needs.get(metric, 0) + (1 if quantity is None else quantity)
+    if not needs:
+        raise ValidationFailed.for_field("metric", "Give tokens_needed / requests_needed, or metric and quantity.")
+    return needs
+
+
 @dataclass(frozen=True)
 class QuotaCheck:
     allowed: bool
@@ -223,20 +270,46 @@ class QuotaCheck:
     resets_at: datetime
 
 
+def _confirmed(principal: ServicePrincipal, raw: dict, raw_key: str | None) -> ServicePrincipal:
+    """The principal as the shared cache holds it now (see apikeys.authentication)."""
+    current = confirm_principal(principal, raw.get(raw_key) if raw_key in raw else None)
+    if current is None:
+        raise AuthenticationFailed("Invalid or revoked API key.")
+    check_not_expired(current)
+    if not current.has_scope("usage:read"):
+        raise PermissionDenied("This API key lacks the 'usage:read' scope.")
+    return current
+
+
 def quota_check(*, principal: ServicePrincipal, needs: dict[str, int]) -> QuotaCheck:
     """Would using `needs` (metric code -> quantity) stay within the plan's hard quotas?
 
     Only `hard` charges refuse; `soft` ones bill the overage and metrics the plan does
     not charge are unmetered. Refusal is a 429 `quota_exceeded` carrying the remaining
-    quantities and when the period resets.
+    quantities and when the period resets. A provisional principal is confirmed in the
+    same Redis call that reads the counters; if it changed, the check runs again with
+    the current one.
     """
     snapshot = catalogue()
     unknown = sorted(code for code in needs if code not in snapshot.metrics_by_code)
     if unknown:
         raise ValidationFailed.for_field("metric", f"Unknown metric: {', '.join(unknown)}.")
     now = timezone.now()
+    raw_key = None if principal.verified else shared_cache_redis_key(principal.key_hash)
+    raw: dict = {}
+    status = quota_status(
+        organization_id=principal.organization_id,
+        plan=_plan_terms(principal),
+        now=now,
+        raw_keys=[raw_key] if raw_key else None,
+        raw_out=raw,
+    )
+    if not principal.verified:
+        current = _confirmed(principal, raw, raw_key)
+        if current != principal:
+            principal = current
+            status = quota_status(organization_id=principal.organization_id, plan=_plan_terms(principal), now=now)
     plan = _plan_terms(principal)
-    status = quota_status(organization_id=principal.organization_id, plan=plan, now=now)
     exceeded = []
     for code, quantity in needs.items():
         charge = plan.charges.get(code) if plan else None
@@ -293,5 +366,6 @@ def quota_counters_reconcile(*, now: datetime | None = None) -> int:
         info = metrics[str(row["metric_id"])]
         value = {"sum": row["total"], "count": row["events"], "max": row["largest"]}[info.aggregation] or 0
         values[counters.key_for(row["organization_id"], info.code, start)] = value
+    counters.drop_period(start, keep=values.keys())  # counters without rollups: wrong unless 0
     counters.store(values, period_end=end, now=now, overwrite=True)
     return len(values)

@@ -1,10 +1,10 @@
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.views import APIView
 
-from apikeys.authentication import APIKeyAuthentication
+from apikeys.authentication import APIKeyAuthentication, ProvisionalAPIKeyAuthentication
 from apikeys.permissions import requires_scope
+from billing_project.api.lean import LeanServiceView
 from billing_project.api.pagination import EnvelopeLimitOffsetPagination
 from billing_project.api.responses import created, ok
 from billing_project.api.schema import error_response
@@ -15,15 +15,21 @@ from . import selectors, services
 from . import serializers as s
 
 
-class ServiceView(APIView):
-    """Endpoints for the customer's own services: API key only, never a user's JWT."""
+class ServiceView(LeanServiceView):
+    """Endpoints for the customer's own services: API key only, never a user's JWT.
 
+    `authentication_classes` and `permission_classes` describe them for the OpenAPI
+    schema; the lean dispatch applies the same `authenticator` and `required_scope`.
+    """
+
+    authenticator = APIKeyAuthentication()
     authentication_classes = [APIKeyAuthentication]
     throttle_classes: list = []
 
 
 class UsageReportView(ServiceView):
-    permission_classes = [requires_scope("usage:write")]
+    required_scope = "usage:write"
+    permission_classes = [requires_scope(required_scope)]
 
     @extend_schema(
         tags=["usage (service)"],
@@ -46,7 +52,8 @@ class UsageReportView(ServiceView):
 
 
 class UsageBatchReportView(ServiceView):
-    permission_classes = [requires_scope("usage:write")]
+    required_scope = "usage:write"
+    permission_classes = [requires_scope(required_scope)]
 
     @extend_schema(
         tags=["usage (service)"],
@@ -70,7 +77,9 @@ class UsageBatchReportView(ServiceView):
 
 
 class QuotaCheckView(ServiceView):
-    permission_classes = [requires_scope("usage:read")]
+    authenticator = ProvisionalAPIKeyAuthentication()
+    required_scope = "usage:read"
+    permission_classes = [requires_scope(required_scope)]
 
     @extend_schema(
         tags=["usage (service)"],
@@ -83,9 +92,8 @@ class QuotaCheckView(ServiceView):
         responses={200: s.QuotaCheckOutputSerializer, 429: error_response("Over quota (`quota_exceeded`).")},
     )
     def get(self, request):
-        query = s.QuotaCheckQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        result = services.quota_check(principal=request.auth, needs=query.validated_data["needs"])
+        needs = services.quota_needs_from_query(request.query_params)
+        result = services.quota_check(principal=request.auth, needs=needs)
         return ok({"allowed": result.allowed, "remaining": result.remaining, "resets_at": result.resets_at})
 
 

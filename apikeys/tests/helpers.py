@@ -1,0 +1,58 @@
+"""Assertions and request helpers shared by the apikeys tests."""
+
+from __future__ import annotations
+
+from rest_framework.test import APIClient
+
+KEYS_URL = "/api/v1/api-keys"
+REPORT_URL = "/api/v1/usage/report"
+QUOTA_CHECK_URL = "/api/v1/usage/quota-check"
+ALL_SCOPES = ["usage:write", "usage:read", "credits:write"]
+
+
+def assert_ok(response, status: int = 200):
+    """The success envelope with `status`; returns its `data`."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["success"] is True
+    return body["data"]
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The error envelope with `status` and `error.code`; returns `error`."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    return body["error"]
+
+
+def key_url(key_id, suffix: str = "") -> str:
+    return f"{KEYS_URL}/{key_id}{suffix}"
+
+
+def org_header(org) -> dict:
+    return {"HTTP_X_CURRENT_ORG": str(org.id)} if org is not None else {}
+
+
+def create_key(client: APIClient, *, org=None, name: str = "Backend", scopes=None, **fields):
+    """POST /api-keys (in `org` through X-Current-Org, else the personal organization)."""
+    body = {"name": name, "scopes": ["usage:write", "usage:read"] if scopes is None else scopes, **fields}
+    return client.post(KEYS_URL, body, format="json", **org_header(org))
+
+
+def new_key(client: APIClient, **kwargs) -> dict:
+    """Create a key that must succeed; returns the response data (with the secret `key`)."""
+    return assert_ok(create_key(client, **kwargs), 201)
+
+
+def service_client(secret: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+def report(secret: str):
+    """The probe: report one `api_call` event with this key."""
+    return service_client(secret).post(REPORT_URL, {"event_type": "api_call"}, format="json")

@@ -1,0 +1,79 @@
+"""Assertions and small computations shared by the usage tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.utils import timezone
+
+from usage.models import DailyUsage, UsageEvent
+from usage.selectors import usage_totals
+
+REPORT = "/api/v1/usage/report"
+BATCH = "/api/v1/usage/batch-report"
+QUOTA = "/api/v1/usage/quota-check"
+USAGE = "/api/v1/usage"
+HISTORY = "/api/v1/usage/history"
+LIMITS = "/api/v1/usage/limits"
+
+FREE_TOKENS = 10_000
+FREE_REQUESTS = 1_000
+
+
+def assert_ok(response, status: int = 200):
+    """The success envelope with `status`; returns its `data`."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["success"] is True
+    return body["data"]
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The error envelope with `status` and `error.code`; returns `error`."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    return body["error"]
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def iso_seconds(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def this_month() -> tuple[date, date]:
+    """The first day of this month and of the next (UTC), computed without usage.periods."""
+    today = timezone.now().astimezone(UTC).date()
+    first = today.replace(day=1)
+    following = date(first.year + 1, 1, 1) if first.month == 12 else date(first.year, first.month + 1, 1)
+    return first, following
+
+
+def last_month_moment() -> datetime:
+    """Noon on the last day of the previous month (UTC)."""
+    return datetime.combine(this_month()[0], time(12), tzinfo=UTC) - timedelta(days=1)
+
+
+def earlier_today_or_yesterday() -> tuple[datetime, datetime]:
+    """Two moments in the past, on different UTC days."""
+    now = timezone.now()
+    return now - timedelta(minutes=1), now - timedelta(days=1)
+
+
+def totals(organization, codes=None) -> dict[str, int]:
+    """The organization's totals this month from the rollups."""
+    start, end = this_month()
+    return usage_totals(organization_id=organization.pk, start=start, end=end, metric_codes=codes)
+
+
+def events_of(organization):
+    return UsageEvent.objects.filter(organization=organization)
+
+
+def rollups_of(organization, metric_code: str) -> dict[date, DailyUsage]:
+    return {row.day: row for row in DailyUsage.objects.filter(organization=organization, metric__code=metric_code)}
