@@ -1,14 +1,19 @@
 """Quota counters in Redis: per organization, metric and quota period.
 
-Ingestion adds to them after the events are committed; quota checks read them without
-touching the database. The database rollups stay the truth: a counter that does not
-exist (a new period, a flushed or restarted Redis) is rebuilt from the rollups when it
-is first read, `reconcile` rebuilds them all, and when Redis cannot be reached the
-callers fall back to the rollups. An increment that could not be applied marks the
-organization stale in this process; its counters are dropped at the next successful
-contact, so they are rebuilt from the rollups instead of staying short.
+A counter is a lower bound of what the database rollups hold for its period: every write
+only *raises* it to a total that the database had (or will have once the writer
+commits) - the period total the writer's own statement saw plus its own new events. So
+a counter never counts an event twice and never refuses a request the rollups would
+allow; a counter that fell behind (an increment lost to an outage, two writers racing)
+catches up at the next write, and `reconcile` rewrites them all from the rollups.
 
-unique_count metrics are not kept here (a distinct count cannot be incremented); their
+Quota checks read counters without touching the database. A counter that does not exist
+(a new period, a flushed Redis) is rebuilt from the rollups on first read. When Redis
+cannot be reached the callers use the rollups; a raise that failed marks the
+organization, and its counters are dropped at the next successful contact so they are
+rebuilt rather than served short.
+
+unique_count metrics are not kept here (a distinct count is not a running total); their
 quota is always read from the database.
 """
 
@@ -26,32 +31,32 @@ logger = logging.getLogger(__name__)
 
 COUNTED = frozenset({"sum", "count", "max"})
 
-# For each key: add to it (sum/count), raise it to the value (max) or just read it (get),
-# only if the counter exists; -1 where the counter did not exist. "raw" returns any
-# key's value as stored (nil when missing): the caller's API-key principal, so a quota
-# check confirms its key in the same round trip.
-_APPLY = """
+# ARGV[1] is the TTL of counters this call creates; then (kind, value) per key:
+#   raise: set the counter to max(counter, value), creating it if missing; returns it
+#   get:   the counter, or -1 when it does not exist
+#   raw:   the key's value as stored, or nil (the caller's API-key principal, so a
+#          quota check confirms its key in the same round trip)
+_SCRIPT = """
+local ttl = tonumber(ARGV[1])
 local out = {}
 for i, key in ipairs(KEYS) do
-  local kind = ARGV[2 * i - 1]
-  local value = tonumber(ARGV[2 * i])
+  local kind = ARGV[2 * i]
+  local value = tonumber(ARGV[2 * i + 1])
   if kind == 'raw' then
     out[i] = redis.call('GET', key)
-  elseif redis.call('EXISTS', key) == 1 then
-    if kind == 'get' then
-      out[i] = tonumber(redis.call('GET', key))
-    elseif kind == 'max' then
-      local current = tonumber(redis.call('GET', key))
-      if value > current then
-        redis.call('SET', key, value, 'KEEPTTL')
-        current = value
-      end
-      out[i] = current
-    else
-      out[i] = redis.call('INCRBY', key, value)
+  elseif kind == 'raise' then
+    local current = tonumber(redis.call('GET', key))
+    if current == nil then
+      redis.call('SET', key, value, 'EX', ttl)
+      current = value
+    elseif value > current then
+      redis.call('SET', key, value, 'KEEPTTL')
+      current = value
     end
+    out[i] = current
   else
-    out[i] = -1
+    local current = redis.call('GET', key)
+    if current then out[i] = tonumber(current) else out[i] = -1 end
   end
 end
 return out
@@ -59,7 +64,7 @@ return out
 
 _client: redis.Redis | None = None
 _client_lock = threading.Lock()
-_apply_script = None
+_script = None
 _down_until = 0.0
 _stale_orgs: set[str] = set()
 
@@ -70,7 +75,7 @@ def enabled() -> bool:
 
 def _redis() -> redis.Redis | None:
     """The counters' Redis client, or None while Redis is known to be down."""
-    global _client, _apply_script
+    global _client, _script
     if not enabled() or time.monotonic() < _down_until:
         return None
     if _client is None:
@@ -82,7 +87,7 @@ def _redis() -> redis.Redis | None:
                     socket_timeout=settings.QUOTA_REDIS_TIMEOUT,
                     health_check_interval=30,
                 )
-                _apply_script = _client.register_script(_APPLY)
+                _script = _client.register_script(_SCRIPT)
     return _client
 
 
@@ -97,11 +102,11 @@ def reset_client() -> None:
     """Forget the client and any outage state (settings changed, tests).
 
     The organizations marked stale stay marked: their counters in Redis still lack the
-    increments that failed, whichever client reaches Redis next.
+    raises that failed, whichever client reaches Redis next.
     """
-    global _client, _apply_script, _down_until
+    global _client, _script, _down_until
     _client = None
-    _apply_script = None
+    _script = None
     _down_until = 0.0
 
 
@@ -109,13 +114,11 @@ def key_for(organization_id, metric_code: str, period_start: datetime) -> str:
     return f"{settings.CACHE_KEY_PREFIX}:quota:{organization_id}:{metric_code}:{period_start:%Y%m%d}"
 
 
-def _ttl(period_end: datetime, now: datetime) -> int:
+def ttl_for(period_end: datetime, now: datetime) -> int:
     return max(int((period_end - now).total_seconds()) + int(timedelta(days=35).total_seconds()), 60)
 
 
 def _flush_stale(client: redis.Redis) -> None:
-    if not _stale_orgs:
-        return
     for organization_id in list(_stale_orgs):
         keys = list(client.scan_iter(match=f"{settings.CACHE_KEY_PREFIX}:quota:{organization_id}:*", count=500))
         if keys:
@@ -123,30 +126,33 @@ def _flush_stale(client: redis.Redis) -> None:
         _stale_orgs.discard(organization_id)
 
 
-def apply(organization_id, increments: list[tuple[str, str, int]]) -> dict[str, int] | None:
-    """Apply (key, kind, value) operations, kind "add", "max", "get" or "raw", in one round
-    trip; return the values of the counters that exist (missing ones are for the caller to
-    rebuild from the database) and the raw values asked for. None when Redis is unavailable."""
+def run(organization_id, operations: list[tuple[str, str, int]], *, ttl: int) -> dict | None:
+    """Run (key, kind, value) operations in one round trip (see _SCRIPT). Returns the
+    counters' values (only those that exist) and the raw values; None when Redis is
+    unavailable, in which case an organization whose counters should have been raised
+    is marked stale."""
     client = _redis()
+    raises = any(kind == "raise" for _, kind, _ in operations)
     if client is None:
-        if enabled():
+        if enabled() and raises:
             _stale_orgs.add(str(organization_id))
         return None
-    if not increments:
+    if not operations:
         return {}
     try:
-        _flush_stale(client)
-        keys = [key for key, _, _ in increments]
-        args: list = []
-        for _, kind, value in increments:
+        if _stale_orgs:
+            _flush_stale(client)
+        args: list = [ttl]
+        for _, kind, value in operations:
             args += [kind, value]
-        values = _apply_script(keys=keys, args=args, client=client)
+        values = _script(keys=[key for key, _, _ in operations], args=args, client=client)
     except redis.RedisError as exc:
-        _stale_orgs.add(str(organization_id))
+        if raises:
+            _stale_orgs.add(str(organization_id))
         _mark_down(exc)
         return None
     result: dict = {}
-    for (key, kind, _), value in zip(increments, values, strict=True):
+    for (key, kind, _), value in zip(operations, values, strict=True):
         if kind == "raw":
             result[key] = value or None
         elif int(value) >= 0:
@@ -154,18 +160,18 @@ def apply(organization_id, increments: list[tuple[str, str, int]]) -> dict[str, 
     return result
 
 
-def read(keys: list[str]) -> list[int | None] | None:
-    """Current values (None for missing counters), or None when Redis is unavailable."""
+def overwrite(values: dict[str, int], *, ttl: int) -> None:
+    """Set counters to values read from the database (reconcile)."""
     client = _redis()
-    if client is None:
-        return None
+    if client is None or not values:
+        return
     try:
-        _flush_stale(client)
-        values = client.mget(keys) if keys else []
+        pipe = client.pipeline(transaction=False)
+        for key, value in values.items():
+            pipe.set(key, value, ex=ttl)
+        pipe.execute()
     except redis.RedisError as exc:
         _mark_down(exc)
-        return None
-    return [None if value is None else int(value) for value in values]
 
 
 def drop_period(period_start: datetime, *, keep) -> int:
@@ -184,18 +190,3 @@ def drop_period(period_start: datetime, *, keep) -> int:
         _mark_down(exc)
         return 0
     return len(extra)
-
-
-def store(values: dict[str, int], *, period_end: datetime, now: datetime, overwrite: bool = False) -> None:
-    """Set counters rebuilt from the database (only where still missing, unless `overwrite`)."""
-    client = _redis()
-    if client is None or not values:
-        return
-    ttl = _ttl(period_end, now)
-    try:
-        pipe = client.pipeline(transaction=False)
-        for key, value in values.items():
-            pipe.set(key, value, ex=ttl, nx=not overwrite)
-        pipe.execute()
-    except redis.RedisError as exc:
-        _mark_down(exc)

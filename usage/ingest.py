@@ -12,8 +12,10 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import psycopg
 from django.db import connection, transaction
 
 from .events import ParsedEvent
@@ -162,21 +164,61 @@ def _upsert_rollups(organization_id, deltas: dict[tuple[str, date], list[int]], 
         )
 
 
+# The rows of the insert: one event as plain values (cheaper to execute than unnest), a
+# batch as arrays unnested on the server.
+_ONE_ROW = "VALUES (%(org)s, %(m1)s, %(e1)s, %(q1)s, %(t1)s, %(now)s, %(k1)s, %(ep1)s, %(md1)s::jsonb, %(key)s, true)"
+_MANY_ROWS = """
+    SELECT %(org)s, m, e, q, t, %(now)s, k, ep, md::jsonb, %(key)s, true
+    FROM unnest(%(m)s::uuid[], %(e)s::text[], %(q)s::bigint[], %(t)s::timestamptz[], %(k)s::text[],
+                %(ep)s::text[], %(md)s::text[]) AS u(m, e, q, t, k, ep, md)
+"""
+
+
+def _row_params(rows: Sequence[ParsedEvent]) -> dict:
+    if len(rows) == 1:
+        row = rows[0]
+        return {
+            "m1": row.metric.id,
+            "e1": row.event_type,
+            "q1": row.quantity,
+            "t1": row.timestamp,
+            "k1": row.idempotency_key,
+            "ep1": row.endpoint,
+            "md1": row.metadata,
+        }
+    return {
+        "m": [row.metric.id for row in rows],
+        "e": [row.event_type for row in rows],
+        "q": [row.quantity for row in rows],
+        "t": [row.timestamp for row in rows],
+        "k": [row.idempotency_key for row in rows],
+        "ep": [row.endpoint for row in rows],
+        "md": [row.metadata for row in rows],
+    }
+
+
 def _record_in_one_statement(
-    rows: Sequence[ParsedEvent], *, organization_id, api_key_id, received_at: datetime
-) -> set[str | None]:
-    """PostgreSQL, live events without distinct values: insert the events and add the new
-    ones to the daily rollups in a single statement, so a report costs one round trip and
-    commits atomically on its own."""
-    with connection.cursor() as cursor:
+    rows: Sequence[ParsedEvent], *, organization_id, api_key_id, received_at: datetime, period
+) -> tuple[set[str | None], dict[str, tuple[int, int, int]]]:
+    """PostgreSQL, live events without distinct values: insert the events, add the new
+    ones to the daily rollups and read the period's totals of the metrics involved, in a
+    single statement (one round trip, committed atomically on its own).
+
+    The totals are those the statement's snapshot saw plus this statement's own new
+    events: never more than the truth once it commits (see usage.counters).
+    """
+    start, end = period if period else (received_at, received_at)
+    # A plain psycopg cursor: parameters bound on the server (Django's cursor interpolates
+    # them client-side, costly for arrays) and a prepared statement, planned once per
+    # connection instead of on every report.
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(
             f"""
             WITH ins AS (
                 INSERT INTO {EVENTS} (organization_id, metric_id, event_type, quantity, "timestamp",
                     received_at, idempotency_key, endpoint, metadata, api_key_id, livemode)
-                SELECT %(org)s, m, e, q, t, %(now)s, k, ep, md::jsonb, %(key)s, true
-                FROM unnest(%(m)s::uuid[], %(e)s::text[], %(q)s::bigint[], %(t)s::timestamptz[], %(k)s::text[],
-                            %(ep)s::text[], %(md)s::text[]) AS u(m, e, q, t, k, ep, md)
+                {_ONE_ROW if len(rows) == 1 else _MANY_ROWS}
                 ON CONFLICT DO NOTHING
                 RETURNING metric_id, "timestamp", quantity, idempotency_key
             ), rollup AS (
@@ -186,31 +228,85 @@ def _record_in_one_statement(
                        count(*), max(quantity), 0, %(now)s
                 FROM ins GROUP BY 2, 3 ORDER BY 2, 3
                 ON CONFLICT (organization_id, metric_id, day) DO UPDATE SET {_UPSERT_SET}
+            ), before AS (
+                SELECT metric_id, sum(quantity)::bigint AS q, sum(event_count)::bigint AS c,
+                       max(max_quantity) AS mx
+                FROM {DAILY}
+                WHERE organization_id = %(org)s AND metric_id = ANY(%(touched)s::uuid[])
+                  AND day >= %(first_day)s AND day < %(end_day)s
+                GROUP BY metric_id
+            ), mine AS (
+                SELECT metric_id, sum(quantity)::bigint AS q, count(*) AS c, max(quantity) AS mx
+                FROM ins WHERE %(with_totals)s AND "timestamp" >= %(start)s AND "timestamp" < %(end)s
+                GROUP BY metric_id
             )
-            SELECT idempotency_key FROM ins
+            SELECT 'k', idempotency_key, NULL::bigint, NULL::bigint, NULL::bigint FROM ins
+            UNION ALL
+            SELECT 't', coalesce(b.metric_id, m.metric_id)::text, coalesce(b.q, 0) + coalesce(m.q, 0),
+                   coalesce(b.c, 0) + coalesce(m.c, 0), greatest(coalesce(b.mx, 0), coalesce(m.mx, 0))
+            FROM before b FULL OUTER JOIN mine m ON b.metric_id = m.metric_id
             """,
             {
                 "org": str(organization_id),
                 "now": received_at,
                 "key": str(api_key_id) if api_key_id else None,
-                "m": [row.metric.id for row in rows],
-                "e": [row.event_type for row in rows],
-                "q": [row.quantity for row in rows],
-                "t": [row.timestamp for row in rows],
-                "k": [row.idempotency_key for row in rows],
-                "ep": [row.endpoint for row in rows],
-                "md": [row.metadata for row in rows],
+                **_row_params(rows),
+                "touched": sorted({row.metric.id for row in rows}) if period else [],
+                "with_totals": bool(period),
+                "start": start,
+                "end": end,
+                "first_day": start.date(),
+                "end_day": end.date(),
             },
+            prepare=True,
         )
-        return {key for (key,) in cursor.fetchall()}
+        inserted: set[str | None] = set()
+        totals: dict[str, tuple[int, int, int]] = {}
+        for kind, value, quantity, count, largest in cursor.fetchall():
+            if kind == "k":
+                inserted.add(value)
+            else:
+                totals[value] = (quantity, count, largest)
+        return inserted, totals
+
+
+def _totals_after_commit(organization_id, metric_ids, period) -> dict[str, tuple[int, int, int]]:
+    """The period's totals of `metric_ids`, read after the events were committed."""
+    from django.db.models import Max, Sum
+
+    start, end = period
+    rows = (
+        DailyUsage.objects.filter(
+            organization_id=organization_id, metric_id__in=metric_ids, day__gte=start.date(), day__lt=end.date()
+        )
+        .values("metric_id")
+        .annotate(q=Sum("quantity"), c=Sum("event_count"), mx=Max("max_quantity"))
+    )
+    return {str(row["metric_id"]): (row["q"] or 0, row["c"] or 0, row["mx"] or 0) for row in rows}
+
+
+@dataclass
+class Recorded:
+    """What `record_events` did: per event, whether it was new (False: its idempotency key
+    was seen before), and, when a period was asked for, that period's totals (sum of
+    quantities, events, largest quantity) of the metrics involved, by metric id."""
+
+    is_new: list[bool]
+    totals: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 def record_events(
-    events: Sequence[ParsedEvent], *, organization_id, api_key_id, livemode: bool, received_at: datetime
-) -> list[bool]:
-    """Store events once each; return, per event, whether it was new (False: its
-    idempotency key was seen before, in this batch or earlier). Test-mode events are
-    stored but not rolled up."""
+    events: Sequence[ParsedEvent],
+    *,
+    organization_id,
+    api_key_id,
+    livemode: bool,
+    received_at: datetime,
+    period: tuple[datetime, datetime] | None = None,
+) -> Recorded:
+    """Store events once each (a repeated idempotency key, in this batch or earlier, is a
+    duplicate). Live events are rolled up; test-mode events are only stored. With
+    `period`, also report its totals of the metrics involved (for the quota counters)."""
     is_new = [False] * len(events)
     first_index: dict[str, int] = {}
     candidates: list[int] = []
@@ -222,18 +318,18 @@ def record_events(
             first_index[key] = index
             candidates.append(index)
     if not candidates:
-        return is_new
+        return Recorded(is_new)
     candidates.sort(key=lambda i: events[i].idempotency_key or "")
     rows = [events[i] for i in candidates]
 
     if _is_postgres() and livemode and not any(row.unique_value is not None for row in rows):
-        inserted_keys = _record_in_one_statement(
-            rows, organization_id=organization_id, api_key_id=api_key_id, received_at=received_at
+        inserted_keys, totals = _record_in_one_statement(
+            rows, organization_id=organization_id, api_key_id=api_key_id, received_at=received_at, period=period
         )
         for index in candidates:
             key = events[index].idempotency_key
             is_new[index] = key is None or key in inserted_keys
-        return is_new
+        return Recorded(is_new, totals)
 
     with transaction.atomic():
         inserted_keys = _insert_events(
@@ -263,4 +359,6 @@ def record_events(
             for bucket, count in _insert_unique_values(organization_id, sorted(set(unique_values))).items():
                 deltas[bucket][3] += count
             _upsert_rollups(organization_id, deltas, received_at)
-    return is_new
+    if period and livemode:
+        return Recorded(is_new, _totals_after_commit(organization_id, {row.metric.id for row in rows}, period))
+    return Recorded(is_new)

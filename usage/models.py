@@ -8,11 +8,21 @@ from plans.models import BillableMetric
 
 
 class UsageEvent(models.Model):
-    """One reported event, as received. Append-only; billing reads the daily rollups."""
+    """One reported event, as received. Append-only; billing reads the daily rollups.
+
+    The foreign keys are not enforced by the database: every insert would look up three
+    other tables, on the hottest write path. Ingestion takes organization, metric and key
+    from the authenticated key and the catalogue, and deletions go through the ORM, which
+    applies `on_delete` itself.
+    """
 
     id = models.BigAutoField(primary_key=True)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
-    metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="+", db_index=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    metric = models.ForeignKey(
+        BillableMetric, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     event_type = models.CharField(max_length=64)
     quantity = models.BigIntegerField()
     timestamp = models.DateTimeField(help_text="When the usage happened (given by the reporter).")
@@ -21,14 +31,21 @@ class UsageEvent(models.Model):
     endpoint = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     api_key = models.ForeignKey(
-        APIKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        APIKey,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     livemode = models.BooleanField(default=True, help_text="False for test-mode keys: stored, never counted.")
 
     class Meta:
         constraints = [
+            # Test-mode and live usage keep separate idempotency keys, as separate data.
             models.UniqueConstraint(
-                fields=["organization", "idempotency_key"],
+                fields=["organization", "livemode", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),
                 name="usage_event_idempotency_key_unique",
             ),

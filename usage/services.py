@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import transaction
+from django.db.models import Max, Sum
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -69,54 +70,49 @@ def quota_status(
     organization_id,
     plan: PlanTerms | None,
     now: datetime,
-    increments: dict[str, int] | None = None,
+    known: dict[str, int] | None = None,
     raw_keys: list[str] | None = None,
     raw_out: dict | None = None,
 ) -> QuotaStatus:
     """Used and remaining quantities of the plan's metrics in the current period.
 
-    With Redis the counters answer (after applying `increments`, metric code -> delta of
-    events just recorded in this period); missing counters are rebuilt from the rollups.
-    Without Redis, or while it is down, the rollups answer. `raw_keys` are read in the
-    same Redis call into `raw_out` (left empty when Redis did not answer).
+    With Redis the counters answer, in one round trip that first raises them to `known`
+    (metric code -> a period total the database had, from a write just made); missing
+    counters are rebuilt from the rollups. Without Redis, or while it is down, the
+    rollups answer. `raw_keys` are read in the same Redis call into `raw_out` (left
+    empty when Redis did not answer).
     """
     start, end = quota_period(organization_id=organization_id, at=now)
     codes = sorted(plan.charges) if plan else []
+    known = known or {}
     used: dict[str, int] = {}
-    from_db: list[str] = []
+    from_db: list[str] = [code for code in codes if not _counter_kind(code)]
+    counted = [code for code in codes if _counter_kind(code)]
+    values = None
     if counters.enabled():
-        keyed = {code: counters.key_for(organization_id, code, start) for code in codes if _counter_kind(code)}
-        operations = []
-        for code, key in keyed.items():
-            kind = _counter_kind(code)
-            delta = (increments or {}).get(code)
-            if delta is None:
-                operations.append((key, "get", 0))
-            else:
-                operations.append((key, "max" if kind == "max" else "add", delta))
+        keyed = {code: counters.key_for(organization_id, code, start) for code in counted}
+        operations = [(key, "raise", known[code]) if code in known else (key, "get", 0) for code, key in keyed.items()]
         operations += [(key, "raw", 0) for key in raw_keys or []]
-        values = counters.apply(organization_id, operations) if operations else {}
-        if values is not None and raw_out is not None:
-            raw_out.update({key: values.get(key) for key in raw_keys or []})
-        if values is None:
-            from_db = codes
-        else:
+        ttl = counters.ttl_for(end, now)
+        values = counters.run(organization_id, operations, ttl=ttl) if operations else {}
+        if values is not None:
+            if raw_out is not None:
+                raw_out.update({key: values.get(key) for key in raw_keys or []})
             for code, key in keyed.items():
                 if key in values:
                     used[code] = values[key]
                 else:
                     from_db.append(code)
-            from_db += [code for code in codes if code not in keyed]
-    else:
+    if values is None:
         from_db = codes
     if from_db:
         totals = _db_totals(organization_id, from_db, start, end)
         used.update(totals)
-        if counters.enabled():
-            rebuilt = {
-                counters.key_for(organization_id, code, start): totals[code] for code in from_db if _counter_kind(code)
-            }
-            counters.store(rebuilt, period_end=end, now=now)
+        rebuilt = [(counters.key_for(organization_id, code, start), "raise", totals[code]) for code in from_db]
+        if values is not None:  # Redis answered: rebuild the counters it lacked
+            rebuilt = [operation for operation, code in zip(rebuilt, from_db, strict=True) if code in counted]
+            if rebuilt:
+                counters.run(organization_id, rebuilt, ttl=counters.ttl_for(end, now))
     return QuotaStatus(start, end, used, _remaining(plan, used))
 
 
@@ -127,56 +123,26 @@ class ReportResult:
     remaining_quota: dict[str, int | None]
 
 
-def _increments_in_period(events: list[ParsedEvent], flags: list[bool], start: datetime, end: datetime) -> dict:
-    """Metric code -> delta of the new events that fall in [start, end)."""
-    increments: dict[str, int] = {}
-    for event, is_new in zip(events, flags, strict=True):
-        if not is_new or not (start <= event.timestamp < end):
-            continue
-        kind = event.metric.aggregation
-        if kind == "sum":
-            increments[event.metric.code] = increments.get(event.metric.code, 0) + event.quantity
-        elif kind == "count":
-            increments[event.metric.code] = increments.get(event.metric.code, 0) + 1
-        elif kind == "max":
-            increments[event.metric.code] = max(increments.get(event.metric.code, 0), event.quantity)
-    return increments
-
-
-def _late_increments(principal, events, flags, start, now) -> None:
-    """Events of an earlier, not yet invoiced period: add them to that period's counters."""
-    earlier = [(e, f) for e, f in zip(events, flags, strict=True) if f and e.timestamp < start]
-    if not earlier or not counters.enabled():
-        return
-    operations = []
-    by_period: dict[datetime, list] = {}
-    for event, flag in earlier:
-        period_start, _ = quota_period(organization_id=principal.organization_id, at=event.timestamp)
-        by_period.setdefault(period_start, []).append((event, flag))
-    for period_start, items in by_period.items():
-        period_end = quota_period(organization_id=principal.organization_id, at=period_start)[1]
-        deltas = _increments_in_period([e for e, _ in items], [f for _, f in items], period_start, period_end)
-        for code, delta in deltas.items():
-            kind = "max" if _counter_kind(code) == "max" else "add"
-            operations.append((counters.key_for(principal.organization_id, code, period_start), kind, delta))
-    counters.apply(principal.organization_id, operations)
-
-
 def _record(principal: ServicePrincipal, events: list[ParsedEvent], now: datetime) -> tuple[list[bool], QuotaStatus]:
-    flags = record_events(
+    """Store the events, then answer the quota status with the counters raised to the
+    period totals the write saw (live keys only; test-mode usage is never counted)."""
+    period = quota_period(organization_id=principal.organization_id, at=now)
+    recorded = record_events(
         events,
         organization_id=principal.organization_id,
         api_key_id=principal.key_id,
         livemode=principal.livemode,
         received_at=now,
+        period=period if principal.livemode and counters.enabled() else None,
     )
-    plan = _plan_terms(principal)
-    start, end = quota_period(organization_id=principal.organization_id, at=now)
-    increments = _increments_in_period(events, flags, start, end) if principal.livemode else {}
-    status = quota_status(organization_id=principal.organization_id, plan=plan, now=now, increments=increments)
-    if principal.livemode:
-        _late_increments(principal, events, flags, start, now)
-    return flags, status
+    known: dict[str, int] = {}
+    by_id = {info.id: info for info in catalogue().metrics_by_code.values()}
+    for metric_id, (quantity, count, largest) in recorded.totals.items():
+        info = by_id.get(metric_id)
+        if info is not None and info.aggregation in counters.COUNTED:
+            known[info.code] = {"sum": quantity, "count": count, "max": largest}[info.aggregation]
+    status = quota_status(organization_id=principal.organization_id, plan=_plan_terms(principal), now=now, known=known)
+    return recorded.is_new, status
 
 
 def usage_report(*, principal: ServicePrincipal, payload) -> ReportResult:
@@ -315,7 +281,10 @@ def quota_check(*, principal: ServicePrincipal, needs: dict[str, int]) -> QuotaC
         charge = plan.charges.get(code) if plan else None
         if charge is None or charge.policy != "hard" or charge.included is None:
             continue
-        if status.used.get(code, 0) + quantity > charge.included:
+        used = status.used.get(code, 0)
+        # A max metric's period value is its peak: one more reading raises it only to that reading.
+        after = max(used, quantity) if _counter_kind(code) == "max" else used + quantity
+        if after > charge.included:
             exceeded.append(code)
     result = QuotaCheck(allowed=not exceeded, remaining=status.remaining, resets_at=status.period_end)
     if exceeded:
@@ -345,7 +314,8 @@ def usage_cutoff_advance(*, organization_id, closed_before: datetime) -> UsageCu
 
 
 def quota_counters_reconcile(*, now: datetime | None = None) -> int:
-    """Rebuild every counter of the current period from the rollups; returns how many.
+    """Rewrite every counter of the current period from the rollups; returns how many.
+    Counters without rollups behind them are dropped (rebuilt when next read).
 
     Organizations' periods are calendar months, so one grouped query covers them all.
     """
@@ -354,8 +324,6 @@ def quota_counters_reconcile(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     start, end = quota_period(organization_id=None, at=now)
     metrics = {info.id: info for info in catalogue().metrics_by_code.values() if info.aggregation in counters.COUNTED}
-    from django.db.models import Max, Sum
-
     rows = (
         DailyUsage.objects.filter(day__gte=start.date(), day__lt=end.date(), metric_id__in=list(metrics))
         .values("organization_id", "metric_id")
@@ -366,6 +334,6 @@ def quota_counters_reconcile(*, now: datetime | None = None) -> int:
         info = metrics[str(row["metric_id"])]
         value = {"sum": row["total"], "count": row["events"], "max": row["largest"]}[info.aggregation] or 0
         values[counters.key_for(row["organization_id"], info.code, start)] = value
-    counters.drop_period(start, keep=values.keys())  # counters without rollups: wrong unless 0
-    counters.store(values, period_end=end, now=now, overwrite=True)
+    counters.overwrite(values, ttl=counters.ttl_for(end, now))
+    counters.drop_period(start, keep=set(values))
     return len(values)

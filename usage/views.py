@@ -44,7 +44,7 @@ class UsageReportView(ServiceView):
     def post(self, request):
         result = services.usage_report(principal=request.auth, payload=request.data)
         data = {
-            "recorded_at": result.recorded_at,
+            "recorded_at": result.recorded_at.replace(microsecond=0),
             "duplicate": result.duplicate,
             "remaining_quota": result.remaining_quota,
         }

@@ -30,6 +30,9 @@ def test_readme_walkthrough_runs_against_a_live_server(live_server, mailoutbox):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"success":false' not in result.stdout, result.stdout
-    assert result.stdout.count('"success":true') == 7, result.stdout
+    assert result.stdout.count('"success":true') == 11, result.stdout
     assert "Engine Works" in result.stdout
+    assert '"duplicate":false' in result.stdout  # the usage event was recorded
+    assert '"allowed":true' in result.stdout  # and the quota check answered
+    assert "'used': 1500" in result.stdout  # GET /usage counts it
     assert any("charles@example.com" in message.to for message in mailoutbox)

@@ -33,6 +33,18 @@ def test_schema_validates_without_warnings(schema):
         "/api/v1/orgs/{org_id}/members",
         "/api/v1/orgs/{org_id}/members/{user_id}",
         "/api/v1/invitations/accept",
+        "/api/v1/plans",
+        "/api/v1/plans/{plan_id}",
+        "/api/v1/entitlements",
+        "/api/v1/api-keys",
+        "/api/v1/api-keys/{key_id}",
+        "/api/v1/api-keys/{key_id}/rotate",
+        "/api/v1/usage",
+        "/api/v1/usage/history",
+        "/api/v1/usage/limits",
+        "/api/v1/usage/report",
+        "/api/v1/usage/batch-report",
+        "/api/v1/usage/quota-check",
         "/health",
         "/health/detailed",
         "/ready",
@@ -65,3 +77,9 @@ def test_authenticated_operations_document_401(schema):
 def test_public_operations_need_no_auth(schema):
     register = schema["paths"]["/api/v1/auth/register"]["post"]
     assert register.get("security", [{}]) in ([{}], [])
+
+
+def test_service_endpoints_document_the_api_key_scheme(schema):
+    report = schema["paths"]["/api/v1/usage/report"]["post"]
+    assert report["security"] == [{"apiKeyAuth": []}]
+    assert schema["components"]["securitySchemes"]["apiKeyAuth"]["scheme"] == "bearer"

@@ -8,6 +8,7 @@ from functools import partial
 
 import pytest
 from django.db.models import Sum
+from django.utils import timezone
 
 from accounts.tests.factories import OrganizationFactory
 from billing_project.testing import run_concurrently
@@ -114,3 +115,33 @@ def test_concurrent_keyless_reports_all_count(service):
 
     assert {status for thread in results for status in thread} == {201}
     assert totals(service.org)["tokens"] == THREADS * 25 * 2
+
+
+def _counter_values(org) -> dict[str, int | None]:
+    from usage import counters
+    from usage.periods import quota_period
+
+    start, _ = quota_period(organization_id=org.pk, at=timezone.now())
+    client = counters._redis()
+    return {
+        code: (None if (raw := client.get(counters.key_for(org.pk, code, start))) is None else int(raw))
+        for code in ("tokens", "requests")
+    }
+
+
+@pytest.mark.redis
+def test_counters_never_exceed_the_rollups_under_races_and_catch_up_at_the_next_write(service):
+    events = shared_events()
+    calls = [partial(send_all, service.secret, events, seed=seed, singles=seed * 3) for seed in range(THREADS)]
+    run_concurrently(calls, timeout=120)
+
+    truth = totals(service.org)
+    during = _counter_values(service.org)
+    assert during["tokens"] <= truth["tokens"]
+    assert during["requests"] <= truth["requests"]
+
+    client = service_client(service.secret)
+    client.post(REPORT, {"event_type": "tokens_used", "quantity": 5}, format="json")
+    client.post(REPORT, {"event_type": "api_call"}, format="json")
+
+    assert _counter_values(service.org) == {"tokens": truth["tokens"] + 5, "requests": truth["requests"] + 1}
