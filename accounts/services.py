@@ -252,10 +252,16 @@ def user_delete(*, user: User, password: str) -> None:
 
 
 def _organization_forget_person(*, organization, user: User) -> None:
-    """Wind down an organization only the deleted user used: revoke its API keys and
-    erase the user's personal data from it."""
+    """Wind down an organization only the deleted user used: cancel its subscription,
+    revoke its API keys and erase the user's personal data from it."""
     from apikeys.services import apikeys_revoke_all
+    from subscriptions.models import Status
+    from subscriptions.selectors import live_subscription
+    from subscriptions.services import subscription_transition
 
+    subscription = live_subscription(organization_id=organization.pk)
+    if subscription is not None:
+        subscription_transition(subscription=subscription, to_status=Status.CANCELED, reason="account deleted")
     apikeys_revoke_all(organization=organization)
     changed = []
     if organization.billing_email == user.email:

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk_live_", "sk_test_")
 # Bump the version when ServicePrincipal changes shape, so no process reads an old pickle.
-_CACHE_PREFIX = "apikey:v2:"
+_CACHE_PREFIX = "apikey:v3:"
 _MISSING = "missing"
 
 
@@ -42,6 +42,7 @@ class ServicePrincipal:
     expires_at: float | None  # epoch seconds
     plan_id: str | None
     usage_closed_before: float | None  # epoch seconds
+    period_anchor: float | None = None  # epoch seconds of the subscription's billing anchor
     key_hash: str = ""
     # False for a principal taken from this process's memory, not yet confirmed against
     # the shared cache in this request (see `provisional_principal`).
@@ -110,6 +111,7 @@ def _load(key_hash: str) -> ServicePrincipal | None:
         expires_at=expires.timestamp() if expires else None,
         plan_id=context.plan_id,
         usage_closed_before=context.usage_closed_before,
+        period_anchor=context.period_anchor,
         key_hash=key_hash,
     )
 

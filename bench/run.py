@@ -341,6 +341,16 @@ def write_doc(results: dict) -> None:
             verdict(None if ratios["batch_vs_copy"] is None else ratios["batch_vs_copy"] >= 0.25),
         ),
     ]
+    pdf = r.get("invoice_pdf")
+    if pdf:
+        rows.append(
+            (
+                f"invoice PDF, {pdf['lines']} lines (WeasyPrint)",
+                f"{pdf['median_ms']:.0f} ms median, {pdf['max_ms']:.0f} ms worst of {pdf['runs']}",
+                "target < 200 ms",
+                verdict(pdf["max_ms"] < 200),
+            )
+        )
     table = "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
     facts = r["environment"]
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
@@ -439,6 +449,20 @@ def main() -> int:
         server.stop()
         database.drop()
 
+    log("invoice PDF rendering")
+    pdf = json.loads(
+        subprocess.run(
+            [str(VENV_BIN / "python"), str(BENCH / "pdf_render.py"), "20"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    log(f"  median {pdf['median_ms']} ms, worst {pdf['max_ms']} ms")
+
     results = {
         "mode": mode,
         "environment": environment_facts(),
@@ -454,6 +478,7 @@ def main() -> int:
         "quota_check_latency": quota_latency,
         "batch_report": batch,
         "copy": copy,
+        "invoice_pdf": pdf,
         "ratios": {
             "report_vs_bare": round(report["requests_per_s"] / bare["requests_per_s"], 3),
             "quota_vs_bare": round(quota["requests_per_s"] / bare["requests_per_s"], 3),

@@ -46,6 +46,12 @@ class PermissionDenied(DomainError):
     default_message = "You do not have permission to perform this action."
 
 
+class InsufficientCredits(DomainError):
+    status_code = 402
+    code = "insufficient_credits"
+    default_message = "The credit balance is too low for this amount."
+
+
 class NotFound(DomainError):
     status_code = 404
     code = "not_found"

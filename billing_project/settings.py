@@ -86,6 +86,9 @@ INSTALLED_APPS = [
     "plans",
     "apikeys",
     "usage",
+    "subscriptions",
+    "invoices",
+    "credits",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +173,16 @@ CATALOGUE_TTL = env.float("CATALOGUE_TTL", default=10.0)
 APIKEY_CACHE_SECONDS = env.int("APIKEY_CACHE_SECONDS", default=300 if REDIS_URL else 5)
 APIKEY_NEGATIVE_CACHE_SECONDS = env.int("APIKEY_NEGATIVE_CACHE_SECONDS", default=30 if REDIS_URL else 5)
 APIKEY_TOUCH_SECONDS = env.int("APIKEY_TOUCH_SECONDS", default=60)
+
+# Invoices: days until an issued invoice is due, and the seller printed on invoices.
+INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=7)
+SELLER = {
+    "name": env.str("SELLER_NAME", default="Your Company Ltd"),
+    "address": env.str("SELLER_ADDRESS", default="1 Example Street\n10115 Berlin\nGermany"),
+    "email": env.str("SELLER_EMAIL", default="billing@example.com"),
+    "tax_id": env.str("SELLER_TAX_ID", default=""),
+    "website": env.str("SELLER_WEBSITE", default=""),
+}
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
@@ -273,6 +286,10 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "organizations.models.Role",
+        "InvoiceStatusEnum": "invoices.models.InvoiceStatus",
+        "SubscriptionStatusEnum": "subscriptions.models.Status",
+        "APIKeyStatusEnum": ["active", "expired", "revoked"],
+        "HealthStatusEnum": ["ok", "degraded"],
     },
 }
 
@@ -322,6 +339,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "INFO"},
+        "fontTools": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
     },
 }
 

@@ -11,6 +11,9 @@ api_v1 = [
     path("", include("organizations.urls")),
     path("", include("plans.urls")),
     path("", include("apikeys.urls")),
+    path("", include("subscriptions.urls")),
+    path("", include("invoices.urls")),
+    path("", include("credits.urls")),
 ]
 
 urlpatterns = [

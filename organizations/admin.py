@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.db.models import Count
 
+from credits.admin import credit_ledger_link, grant_credits
+
 from .models import Invitation, Membership, Organization
 
 
@@ -29,8 +31,9 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "billing_email", "country", "currency", "is_personal", "member_count", "created_at"]
     list_filter = ["is_personal", "currency", "country", "created_at"]
     search_fields = ["name", "slug", "billing_email", "id", "memberships__user__email"]
-    readonly_fields = ["id", "created_at", "updated_at"]
+    readonly_fields = ["id", "created_at", "updated_at", credit_ledger_link]
     inlines = [MembershipInline, InvitationInline]
+    actions = [grant_credits]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("memberships", distinct=True))

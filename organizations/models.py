@@ -1,7 +1,8 @@
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -33,6 +34,13 @@ class Organization(models.Model):
     country = models.CharField(max_length=2, blank=True, validators=[country_validator])
     currency = models.CharField(max_length=3, default="USD", validators=[currency_validator])
     is_personal = models.BooleanField(default=False, help_text="Created with the account at registration.")
+    tax_rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text="Tax added to invoices, in percent (e.g. 11 for Indonesian VAT). Set by staff.",
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="organizations")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

@@ -9,7 +9,13 @@ from .models import Plan, PlanCharge
 
 
 def plan_id_for_organization(*, organization_id) -> str | None:
-    """The plan an organization is on: without a paid subscription, the default plan."""
+    """The plan an organization is on: its trialing, active or past-due subscription's plan;
+    without one, the default plan."""
+    from subscriptions.selectors import entitled_subscription
+
+    subscription = entitled_subscription(organization_id=organization_id)
+    if subscription is not None:
+        return str(subscription.plan_id)
     return catalogue().default_plan_id
 
 

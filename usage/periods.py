@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-
-def month_start(at: datetime) -> datetime:
-    return datetime(at.year, at.month, 1, tzinfo=UTC)
+from billing_project.periods import calendar_month, period_containing
 
 
-def next_month_start(at: datetime) -> datetime:
-    if at.month == 12:
-        return datetime(at.year + 1, 1, 1, tzinfo=UTC)
-    return datetime(at.year, at.month + 1, 1, tzinfo=UTC)
+def quota_period(*, anchor: datetime | float | None, at: datetime) -> tuple[datetime, datetime]:
+    """The half-open month [start, end) containing `at`: counted from the subscription's
+    billing anchor (an aware datetime or epoch seconds), or the calendar month in UTC for
+    an organization without a subscription.
 
-
-def quota_period(*, organization_id, at: datetime) -> tuple[datetime, datetime]:
-    """The half-open period [start, end) containing `at`: the calendar month in UTC.
-
-    Included quantities are monthly (API.md: `tokens_monthly`), and periods start at
-    midnight UTC so they are whole days of the daily rollups.
+    Included quantities are monthly (API.md: `tokens_monthly`), also on yearly plans, and
+    periods start at midnight UTC so they are whole days of the daily rollups.
     """
-    at = at.astimezone(UTC)
-    return month_start(at), next_month_start(at)
+    if anchor is None:
+        return calendar_month(at)
+    if not isinstance(anchor, datetime):
+        anchor = datetime.fromtimestamp(anchor, tz=UTC)
+    return period_containing(anchor, at, 1)
 
 
 def day_of(at: datetime) -> date:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Max, Sum
 
@@ -17,14 +17,25 @@ from .models import DailyUsage, UsageCutoff, UsageUniqueValue
 class ServiceContext:
     plan_id: str | None
     usage_closed_before: float | None  # epoch seconds
+    period_anchor: float | None  # epoch seconds
+
+
+def quota_anchor(*, organization_id) -> datetime | None:
+    """Where the organization's monthly quota windows are counted from (None: calendar months)."""
+    from subscriptions.selectors import entitled_subscription
+
+    subscription = entitled_subscription(organization_id=organization_id)
+    return subscription.billing_anchor if subscription else None
 
 
 def service_context(*, organization_id) -> ServiceContext:
     """What the service endpoints need to know about an organization (cached with its keys)."""
     cutoff = UsageCutoff.objects.filter(organization_id=organization_id).values_list("closed_before", flat=True).first()
+    anchor = quota_anchor(organization_id=organization_id)
     return ServiceContext(
         plan_id=plan_id_for_organization(organization_id=organization_id),
         usage_closed_before=cutoff.timestamp() if cutoff else None,
+        period_anchor=anchor.timestamp() if anchor else None,
     )
 
 
@@ -97,12 +108,20 @@ def _month_bounds(day: date) -> tuple[date, date]:
 
 
 def usage_overview(*, organization_id, period: str, now: datetime, with_series: bool) -> dict:
-    """`GET /usage`: the period's totals per metric against the plan's included quantities."""
+    """`GET /usage`: a quota period's totals per metric against the plan's included quantities.
+
+    `current_month` is the quota period containing now (counted from the subscription's
+    billing anchor, or the calendar month without one); `previous_month` the one before.
+    """
     from plans.selectors import plan_terms_for_organization
 
-    start, end = _month_bounds(now.date())
+    from .periods import quota_period
+
+    anchor = quota_anchor(organization_id=organization_id)
+    start_at, end_at = quota_period(anchor=anchor, at=now)
     if period == "previous_month":
-        start, end = _month_bounds(start - timedelta(days=1))
+        start_at, end_at = quota_period(anchor=anchor, at=start_at - timedelta(seconds=1))
+    start, end = start_at.date(), end_at.date()
     plan = plan_terms_for_organization(organization_id=organization_id)
     totals = usage_totals(organization_id=organization_id, start=start, end=end)
     metrics = {}
@@ -118,8 +137,8 @@ def usage_overview(*, organization_id, period: str, now: datetime, with_series: 
             "policy": charge.policy if charge else None,
         }
     overview = {
-        "period_start": datetime.combine(start, time.min, tzinfo=UTC),
-        "period_end": datetime.combine(end, time.min, tzinfo=UTC),
+        "period_start": start_at,
+        "period_end": end_at,
         "plan": {"id": plan.id, "code": plan.code, "name": plan.name} if plan else None,
         "tokens_used": totals.get("tokens", 0),
         "requests_made": totals.get("requests", 0),
@@ -131,12 +150,10 @@ def usage_overview(*, organization_id, period: str, now: datetime, with_series: 
     }
     if with_series:
         series = daily_series(organization_id=organization_id, start=start, end=end)
+        last = min(end, now.date() + timedelta(days=1))
         overview["series"] = [
-            {"date": day, "metrics": series.get(day, {})}
-            for day in (
-                start + timedelta(days=offset)
-                for offset in range((min(end, now.date() + timedelta(days=1)) - start).days)
-            )
+            {"date": start + timedelta(days=offset), "metrics": series.get(start + timedelta(days=offset), {})}
+            for offset in range((last - start).days)
         ]
     return overview
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Max, Sum
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -70,6 +69,7 @@ def quota_status(
     organization_id,
     plan: PlanTerms | None,
     now: datetime,
+    anchor: float | datetime | None = None,
     known: dict[str, int] | None = None,
     raw_keys: list[str] | None = None,
     raw_out: dict | None = None,
@@ -82,7 +82,7 @@ def quota_status(
     rollups answer. `raw_keys` are read in the same Redis call into `raw_out` (left
     empty when Redis did not answer).
     """
-    start, end = quota_period(organization_id=organization_id, at=now)
+    start, end = quota_period(anchor=anchor, at=now)
     codes = sorted(plan.charges) if plan else []
     known = known or {}
     used: dict[str, int] = {}
@@ -126,7 +126,7 @@ class ReportResult:
 def _record(principal: ServicePrincipal, events: list[ParsedEvent], now: datetime) -> tuple[list[bool], QuotaStatus]:
     """Store the events, then answer the quota status with the counters raised to the
     period totals the write saw (live keys only; test-mode usage is never counted)."""
-    period = quota_period(organization_id=principal.organization_id, at=now)
+    period = quota_period(anchor=principal.period_anchor, at=now)
     recorded = record_events(
         events,
         organization_id=principal.organization_id,
@@ -267,6 +267,7 @@ def quota_check(*, principal: ServicePrincipal, needs: dict[str, int]) -> QuotaC
         organization_id=principal.organization_id,
         plan=_plan_terms(principal),
         now=now,
+        anchor=principal.period_anchor,
         raw_keys=[raw_key] if raw_key else None,
         raw_out=raw,
     )
@@ -274,7 +275,12 @@ def quota_check(*, principal: ServicePrincipal, needs: dict[str, int]) -> QuotaC
         current = _confirmed(principal, raw, raw_key)
         if current != principal:
             principal = current
-            status = quota_status(organization_id=principal.organization_id, plan=_plan_terms(principal), now=now)
+            status = quota_status(
+                organization_id=principal.organization_id,
+                plan=_plan_terms(principal),
+                now=now,
+                anchor=principal.period_anchor,
+            )
     plan = _plan_terms(principal)
     exceeded = []
     for code, quantity in needs.items():
@@ -314,26 +320,40 @@ def usage_cutoff_advance(*, organization_id, closed_before: datetime) -> UsageCu
 
 
 def quota_counters_reconcile(*, now: datetime | None = None) -> int:
-    """Rewrite every counter of the current period from the rollups; returns how many.
-    Counters without rollups behind them are dropped (rebuilt when next read).
+    """Rewrite every counter of the current quota periods from the rollups; returns how
+    many. Counters without rollups behind them are dropped (rebuilt when next read).
 
-    Organizations' periods are calendar months, so one grouped query covers them all.
+    Each organization's period is its own (counted from its subscription's billing anchor,
+    or the calendar month), so rollups of the last 32 days are read once and summed per
+    organization over its period.
     """
     if not counters.enabled():
         return 0
+    from subscriptions.selectors import quota_anchors
+
     now = now or timezone.now()
-    start, end = quota_period(organization_id=None, at=now)
+    anchors = quota_anchors()
     metrics = {info.id: info for info in catalogue().metrics_by_code.values() if info.aggregation in counters.COUNTED}
-    rows = (
-        DailyUsage.objects.filter(day__gte=start.date(), day__lt=end.date(), metric_id__in=list(metrics))
-        .values("organization_id", "metric_id")
-        .annotate(total=Sum("quantity"), events=Sum("event_count"), largest=Max("max_quantity"))
-    )
+    earliest = (now - timedelta(days=32)).date()
+    periods: dict[str, tuple[datetime, datetime]] = {}
     values: dict[str, int] = {}
-    for row in rows:
-        info = metrics[str(row["metric_id"])]
-        value = {"sum": row["total"], "count": row["events"], "max": row["largest"]}[info.aggregation] or 0
-        values[counters.key_for(row["organization_id"], info.code, start)] = value
-    counters.overwrite(values, ttl=counters.ttl_for(end, now))
-    counters.drop_period(start, keep=set(values))
+    ttls: dict[str, int] = {}
+    rows = DailyUsage.objects.filter(day__gte=earliest, metric_id__in=list(metrics)).values_list(
+        "organization_id", "metric_id", "day", "quantity", "event_count", "max_quantity"
+    )
+    for org_id, metric_id, day, quantity, events, largest in rows.iterator(chunk_size=5000):
+        org = str(org_id)
+        if org not in periods:
+            periods[org] = quota_period(anchor=anchors.get(org), at=now)
+        start, end = periods[org]
+        if not (start.date() <= day < end.date()):
+            continue
+        info = metrics[str(metric_id)]
+        key = counters.key_for(org, info.code, start)
+        value = {"sum": quantity, "count": events, "max": largest}[info.aggregation]
+        values[key] = max(values.get(key, 0), value) if info.aggregation == "max" else values.get(key, 0) + value
+        ttls[key] = counters.ttl_for(end, now)
+    counters.overwrite(values, ttl=max(ttls.values(), default=60))
+    for start in {start for start, _ in periods.values()} | {quota_period(anchor=None, at=now)[0]}:
+        counters.drop_period(start, keep=set(values))
     return len(values)

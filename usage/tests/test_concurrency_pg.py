@@ -121,7 +121,7 @@ def _counter_values(org) -> dict[str, int | None]:
     from usage import counters
     from usage.periods import quota_period
 
-    start, _ = quota_period(organization_id=org.pk, at=timezone.now())
+    start, _ = quota_period(anchor=None, at=timezone.now())
     client = counters._redis()
     return {
         code: (None if (raw := client.get(counters.key_for(org.pk, code, start))) is None else int(raw))

@@ -7,8 +7,8 @@ import pytest
 import redis
 from django.utils import timezone
 
+from billing_project.periods import calendar_month
 from usage import counters
-from usage.periods import month_start
 from usage.services import quota_counters_reconcile
 
 from .helpers import FREE_REQUESTS, FREE_TOKENS, assert_ok, events_of, iso, last_month_moment, totals
@@ -27,7 +27,7 @@ def store(settings):
 
 
 def key(service, code: str) -> str:
-    return counters.key_for(str(service.org.pk), code, month_start(timezone.now()))
+    return counters.key_for(str(service.org.pk), code, calendar_month(timezone.now())[0])
 
 
 def counter(store, service, code: str) -> int | None:

@@ -1,0 +1,73 @@
+"""Request and response shapes of the credit endpoints."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import CreditLedgerEntry, EntryKind
+from .services import MAX_AMOUNT_CENTS
+
+
+@extend_schema_field(OpenApiTypes.INT64)
+class WholeCentsField(serializers.IntegerField):
+    """A JSON integer of minor units; strings and fractions are refused, not coerced."""
+
+    default_error_messages = {"invalid": "A whole number of minor units (a JSON integer) is required."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class BalanceSerializer(serializers.Serializer):
+    balance_cents = serializers.IntegerField()
+    currency = serializers.CharField(help_text="ISO 4217")
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    type = serializers.ChoiceField(source="kind", choices=EntryKind.choices, read_only=True)
+    invoice_id = serializers.UUIDField(allow_null=True, read_only=True)
+
+    class Meta:
+        model = CreditLedgerEntry
+        fields = [
+            "id",
+            "type",
+            "amount_cents",
+            "currency",
+            "balance_after_cents",
+            "reference",
+            "description",
+            "invoice_id",
+            "created_at",
+            "expires_at",
+        ]
+        read_only_fields = fields
+
+
+class TransactionsQuerySerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=EntryKind.choices, required=False, help_text="Only entries of this type.")
+    start_date = serializers.DateField(required=False, help_text="YYYY-MM-DD (UTC), inclusive.")
+    end_date = serializers.DateField(required=False, help_text="YYYY-MM-DD (UTC), inclusive.")
+    sort_by = serializers.ChoiceField(choices=["created_at", "amount"], default="created_at")
+    sort_order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
+
+    def validate(self, attrs):
+        start, end = attrs.get("start_date"), attrs.get("end_date")
+        if start and end and start > end:
+            raise serializers.ValidationError({"start_date": ["Must not be after end_date."]})
+        return attrs
+
+
+class SpendInputSerializer(serializers.Serializer):
+    amount_cents = WholeCentsField(min_value=1, max_value=MAX_AMOUNT_CENTS, help_text="Minor units to take, > 0.")
+    reference = serializers.CharField(max_length=255, help_text="Your reference for what the credit paid for.")
+    idempotency_key = serializers.CharField(
+        max_length=255, help_text="Unique per organization; a replay returns the first result and spends nothing."
+    )
+
+
+class SpendOutputSerializer(serializers.Serializer):
+    balance_cents = serializers.IntegerField(help_text="The balance after the spend.")
+    duplicate = serializers.BooleanField(help_text="True when the idempotency key was seen before (spent once).")

@@ -1,0 +1,73 @@
+from django.contrib import admin, messages
+
+from billing_project.errors import DomainError
+
+from .models import Invoice, InvoiceLine, InvoiceStatus
+from .services import invoice_finalize, invoice_void
+from .tasks import render_invoice_pdf
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = ["kind", "description", "metric", "quantity", "unit_price", "amount_cents", "period_start", "period_end"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "organization",
+        "status",
+        "reason",
+        "total_cents",
+        "currency",
+        "due_date",
+        "finalized_at",
+        "paid_at",
+    ]
+    list_filter = ["status", "reason", "currency", "finalized_at"]
+    search_fields = ["number", "organization__name", "organization__slug", "id"]
+    list_select_related = ["organization"]
+    date_hierarchy = "created_at"
+    inlines = [InvoiceLineInline]
+    actions = ["finalize", "void", "render_pdf"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in Invoice._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _each(self, request, queryset, action, done: str):
+        count = 0
+        for invoice in queryset:
+            try:
+                action(invoice=invoice)
+                count += 1
+            except DomainError as exc:
+                self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
+        if count:
+            self.message_user(request, f"{done} {count} invoice(s).", messages.SUCCESS)
+
+    @admin.action(description="Finalize the selected drafts")
+    def finalize(self, request, queryset):
+        self._each(request, queryset.filter(status=InvoiceStatus.DRAFT), invoice_finalize, "Finalized")
+
+    @admin.action(description="Void the selected unpaid invoices")
+    def void(self, request, queryset):
+        self._each(request, queryset, invoice_void, "Voided")
+
+    @admin.action(description="Render the PDF again")
+    def render_pdf(self, request, queryset):
+        for invoice in queryset.exclude(status=InvoiceStatus.DRAFT):
+            render_invoice_pdf.delay(str(invoice.pk))
+        self.message_user(request, "PDF rendering queued.", messages.SUCCESS)

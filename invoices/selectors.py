@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from django.db.models import Count, Q, Sum
+
+from .models import Invoice, InvoiceStatus
+
+VISIBLE = ~Q(status=InvoiceStatus.DRAFT)
+
+
+def invoices_of(*, organization, status: str | None = None):
+    """Issued invoices (drafts stay internal), newest first."""
+    queryset = Invoice.objects.filter(VISIBLE, organization=organization).order_by("-finalized_at", "-created_at")
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset
+
+
+def invoice_of(*, organization, invoice_id) -> Invoice | None:
+    return (
+        Invoice.objects.filter(VISIBLE, organization=organization, pk=invoice_id)
+        .prefetch_related("lines__metric")
+        .first()
+    )
+
+
+def invoice_totals(*, organization) -> dict:
+    totals = Invoice.objects.filter(VISIBLE, organization=organization).aggregate(
+        spent=Sum("amount_paid_cents", filter=Q(status=InvoiceStatus.PAID)),
+        pending=Sum("total_cents", filter=Q(status=InvoiceStatus.OPEN)),
+        count=Count("id"),
+    )
+    return {
+        "spent_cents": totals["spent"] or 0,
+        "pending_cents": totals["pending"] or 0,
+        "invoice_count": totals["count"],
+    }
+
+
+def upcoming_invoice(*, organization, now) -> dict | None:
+    """What the subscription's current period would be invoiced if it ended now: built by
+    the same builder as the real invoice, with tax and the credit the balance would cover.
+    Never stored. None without a subscription in a billed state."""
+    from credits.selectors import balance_of
+    from subscriptions.selectors import entitled_subscription
+
+    from .builder import period_invoice
+    from .services import tax_for
+
+    subscription = entitled_subscription(organization_id=organization.pk)
+    if subscription is None:
+        return None
+    draft = period_invoice(subscription, usage_until=now)
+    subtotal = draft.subtotal_cents
+    tax = tax_for(subtotal, organization.tax_rate)
+    if subtotal < 0:
+        credit = subtotal
+    else:
+        balance, _currency = balance_of(organization=organization)
+        credit = min(balance, subtotal + tax)
+    return {
+        "subscription_id": subscription.pk,
+        "currency": draft.currency,
+        "period_start": draft.period_start,
+        "period_end": draft.period_end,
+        "line_items": draft.lines,
+        "subtotal_cents": subtotal,
+        "tax_rate": organization.tax_rate,
+        "tax_cents": tax,
+        "credit_applied_cents": credit,
+        "total_cents": subtotal - credit + tax,
+        "next_payment_attempt": draft.period_end,
+    }

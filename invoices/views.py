@@ -1,0 +1,119 @@
+from django.http import FileResponse, HttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+
+from billing_project.api.pagination import EnvelopeLimitOffsetPagination, paginated_response
+from billing_project.api.responses import ok
+from billing_project.errors import NotFound
+from organizations.context import OrgScopedAPIView
+from organizations.models import BILLING_ROLES
+
+from . import selectors
+from . import serializers as s
+from .pdf import invoice_pdf_bytes, invoice_pdf_store
+
+
+class BillingView(OrgScopedAPIView):
+    """Billing data of the current organization: owners, admins and billing managers."""
+
+    org_roles = BILLING_ROLES
+
+
+class InvoiceListView(BillingView):
+    pagination_class = EnvelopeLimitOffsetPagination
+
+    @extend_schema(
+        tags=["invoices"],
+        summary="Invoices",
+        description="Issued invoices, newest first; `?status=open|paid|void|uncollectible`.",
+        parameters=[s.InvoiceListQuerySerializer],
+        responses={200: s.InvoiceListSerializer(many=True)},
+    )
+    def get(self, request):
+        query = s.InvoiceListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        invoices = selectors.invoices_of(organization=self.organization, status=query.validated_data.get("status"))
+        return paginated_response(
+            request=request, view=self, queryset=invoices, serializer_class=s.InvoiceListSerializer
+        )
+
+
+class InvoiceDetailView(BillingView):
+    @extend_schema(tags=["invoices"], summary="One invoice with its lines", responses={200: s.InvoiceDetailSerializer})
+    def get(self, request, invoice_id):
+        invoice = selectors.invoice_of(organization=self.organization, invoice_id=invoice_id)
+        if invoice is None:
+            raise NotFound("Invoice not found.")
+        return ok(s.InvoiceDetailSerializer(invoice, context={"request": request}).data)
+
+
+class InvoicePDFView(BillingView):
+    @extend_schema(
+        tags=["invoices"],
+        summary="The invoice as PDF",
+        description="Rendered on demand when it has not been rendered yet.",
+        responses={(200, "application/pdf"): OpenApiResponse(response=OpenApiTypes.BINARY, description="The PDF")},
+    )
+    def get(self, request, invoice_id):
+        invoice = selectors.invoice_of(organization=self.organization, invoice_id=invoice_id)
+        if invoice is None:
+            raise NotFound("Invoice not found.")
+        filename = f"{invoice.number}.pdf"
+        if not invoice.pdf:
+            invoice = invoice_pdf_store(invoice_id=invoice.pk)
+        if invoice.pdf:
+            response = FileResponse(invoice.pdf.open("rb"), content_type="application/pdf")
+        else:  # storage unavailable: answer the rendering itself
+            response = HttpResponse(invoice_pdf_bytes(invoice), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{filename}"'
+        return response
+
+
+class UpcomingInvoiceView(BillingView):
+    @extend_schema(
+        tags=["invoices"],
+        summary="The upcoming invoice (a preview, never stored)",
+        description=(
+            "What the current period would be invoiced if it ended now: usage so far, the next "
+            "period's base fee, pending lines, tax and the credit your balance would cover. "
+            "404 without a subscription."
+        ),
+        responses={200: s.UpcomingInvoiceSerializer},
+    )
+    def get(self, request):
+        upcoming = selectors.upcoming_invoice(organization=self.organization, now=timezone.now())
+        if upcoming is None:
+            raise NotFound("There is no upcoming invoice: the organization has no subscription.")
+        return ok(s.UpcomingInvoiceSerializer(upcoming).data)
+
+
+class BillingOverviewView(BillingView):
+    @extend_schema(
+        tags=["invoices"],
+        summary="Billing overview",
+        description="Subscription, credit balance, recent invoices, disputes, payment methods and totals.",
+        responses={200: s.BillingOverviewSerializer},
+    )
+    def get(self, request):
+        from credits.selectors import balance_of
+        from subscriptions.selectors import live_subscription
+        from subscriptions.serializers import SubscriptionSerializer
+
+        subscription = live_subscription(organization_id=self.organization.pk)
+        balance, currency = balance_of(organization=self.organization)
+        methods = (
+            [{"id": subscription.payment_method, "gateway": subscription.gateway}]
+            if subscription and subscription.payment_method
+            else []
+        )
+        data = {
+            "subscription": SubscriptionSerializer(subscription).data if subscription else None,
+            "credit_balance_cents": balance,
+            "currency": currency,
+            "recent_invoices": selectors.invoices_of(organization=self.organization)[:5],
+            "disputes": [],
+            "payment_methods": methods,
+            "totals": selectors.invoice_totals(organization=self.organization),
+        }
+        return ok(s.BillingOverviewSerializer(data).data)

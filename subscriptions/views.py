@@ -1,0 +1,19 @@
+from drf_spectacular.utils import extend_schema
+
+from billing_project.api.responses import ok
+from organizations.context import OrgScopedAPIView
+
+from .selectors import live_subscription
+from .serializers import SubscriptionSerializer
+
+
+class SubscriptionView(OrgScopedAPIView):
+    @extend_schema(
+        tags=["subscriptions"],
+        summary="The current subscription",
+        description="The organization's live subscription, or `null` (then it is on the free default plan).",
+        responses={200: SubscriptionSerializer(allow_null=True)},
+    )
+    def get(self, request):
+        subscription = live_subscription(organization_id=self.organization.pk)
+        return ok(SubscriptionSerializer(subscription).data if subscription else None)
