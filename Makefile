@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # The embedded default runs with DEBUG on (SQLite, local memory, eager Celery, console email).
-RUN_ENV ?= DEBUG=$${DEBUG:-true}
+RUN_ENV ?= DEBUG=$${DEBUG:-true} SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)}
 
 .PHONY: install run migrate demo test lint format schema bench clean
 

@@ -341,6 +341,20 @@ def write_doc(results: dict) -> None:
             verdict(None if ratios["batch_vs_copy"] is None else ratios["batch_vs_copy"] >= 0.25),
         ),
     ]
+    for row in r.get("billing_cycle") or []:
+        rows.append(
+            (
+                f"run_billing_cycle, {row['organizations']:,} organizations x 30 days of rollups",
+                f"{row['seconds']:.1f} s ({row['per_organization_ms']:.2f} ms each)",
+                "target < 60 s for 10,000"
+                + (
+                    f"; the {row['invoices_paid']:,} queued charges then took {row['charge_seconds']:.1f} s"
+                    if row.get("charge_seconds") is not None
+                    else ""
+                ),
+                verdict(row["seconds"] < 60) if row["organizations"] >= 10_000 else "",
+            )
+        )
     pdf = r.get("invoice_pdf")
     if pdf:
         rows.append(
@@ -449,6 +463,23 @@ def main() -> int:
         server.stop()
         database.drop()
 
+    cycle = None
+    if database.kind == "postgresql" and redis_url:
+        log("billing cycle for 1,000 and 10,000 organizations (30 days of rollups each)")
+        cycle = json.loads(
+            subprocess.run(
+                [str(VENV_BIN / "python"), str(BENCH / "cycle.py"), "1000", "10000"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        for row in cycle:
+            log(f"  {row['organizations']:,} organizations: {row['seconds']} s ({row['per_organization_ms']} ms each)")
+
     log("invoice PDF rendering")
     pdf = json.loads(
         subprocess.run(
@@ -479,6 +510,7 @@ def main() -> int:
         "batch_report": batch,
         "copy": copy,
         "invoice_pdf": pdf,
+        "billing_cycle": cycle,
         "ratios": {
             "report_vs_bare": round(report["requests_per_s"] / bare["requests_per_s"], 3),
             "quota_vs_bare": round(quota["requests_per_s"] / bare["requests_per_s"], 3),

@@ -89,6 +89,10 @@ INSTALLED_APPS = [
     "subscriptions",
     "invoices",
     "credits",
+    "payments",
+    "webhooks",
+    "idempotency",
+    "django_celery_beat",
 ]
 
 MIDDLEWARE = [
@@ -184,6 +188,16 @@ SELLER = {
     "website": env.str("SELLER_WEBSITE", default=""),
 }
 
+# The billing cycle: payment gateway by default, grace window for late usage before a
+# period's invoice is finalized, the dunning schedule (days after the first attempt) and
+# how long a past-due subscription lasts before it is canceled.
+DEFAULT_GATEWAY = env.str("DEFAULT_GATEWAY", default="sandbox")
+BILLING_GRACE_SECONDS = env.int("BILLING_GRACE_SECONDS", default=3600)
+DUNNING_RETRY_DAYS = [int(day) for day in env.list("DUNNING_RETRY_DAYS", default=["1", "3", "5"])]
+DUNNING_CANCEL_AFTER_DAYS = env.int("DUNNING_CANCEL_AFTER_DAYS", default=7)
+INCOMPLETE_EXPIRE_HOURS = env.int("INCOMPLETE_EXPIRE_HOURS", default=24)
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=48)
+
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
 # Without a broker, tasks run inline (eager) so the embedded default needs no worker.
@@ -194,6 +208,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# The schedule lives in the database (django-celery-beat), editable in the admin; the data
+# migration payments/0002 creates the billing cycle, counter reconcile, credit expiry and
+# idempotency-key purge entries.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- auth --------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

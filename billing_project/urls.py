@@ -4,6 +4,7 @@ from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from billing_project import health
+from payments import pages
 
 api_v1 = [
     path("", include("usage.urls")),  # first: the service hot paths resolve with the fewest tries
@@ -14,6 +15,7 @@ api_v1 = [
     path("", include("subscriptions.urls")),
     path("", include("invoices.urls")),
     path("", include("credits.urls")),
+    path("", include("payments.urls")),
 ]
 
 urlpatterns = [
@@ -27,6 +29,14 @@ urlpatterns = [
     path("live", health.LiveView.as_view(), name="live"),
     path("metrics", ExportToDjangoView, name="metrics"),
     path("admin/", admin.site.urls),
+    path("", include("webhooks.urls")),
+    path("sandbox/checkout/<str:reference>", pages.sandbox_checkout, name="sandbox-checkout"),
+    path("billing/portal/<str:token>", pages.billing_portal, name="billing-portal-page"),
+    path(
+        "billing/portal/<str:token>/invoices/<uuid:invoice_id>.pdf",
+        pages.billing_portal_invoice_pdf,
+        name="billing-portal-invoice-pdf",
+    ),
 ]
 
 admin.site.site_header = "Billing administration"

@@ -36,6 +36,14 @@ class Invoice(models.Model):
     subscription = models.ForeignKey(
         "subscriptions.Subscription", null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
     )
+    plan = models.ForeignKey(
+        "plans.Plan",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The plan whose charges rate the usage of the invoiced period.",
+    )
     number = models.CharField(max_length=32, unique=True, null=True, blank=True)
     status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
     reason = models.CharField(max_length=32, choices=InvoiceReason.choices, default=InvoiceReason.MANUAL)

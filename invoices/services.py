@@ -7,31 +7,156 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
+from billing_project.db import bulk_update_rows
 from billing_project.errors import Conflict
 
 from . import rating
 from .builder import Draft, final_usage_invoice, first_invoice, period_invoice, plan_change_invoice, save_draft
-from .models import Invoice, InvoiceNumberSequence, InvoiceStatus, LineKind
-from .tasks import render_invoice_pdf
+from .models import Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceReason, InvoiceStatus, LineKind
+from .tasks import render_invoice_pdf, render_invoice_pdfs, send_invoice_issued_email, send_invoice_issued_emails
 
 
 def invoice_number_next(*, year: int) -> str:
-    """The next gapless number of `year` (`INV-2026-000123`), taken under a row lock; call
-    inside the transaction that stores it, so a rollback gives the number back."""
-    InvoiceNumberSequence.objects.get_or_create(year=year)
-    sequence = InvoiceNumberSequence.objects.select_for_update().get(year=year)
-    sequence.last_number += 1
-    sequence.save(update_fields=["last_number"])
-    return f"INV-{year}-{sequence.last_number:06d}"
+    """The next gapless number of `year` (`INV-2026-000123`), taken with one row-locking
+    UPDATE; call inside the transaction that stores it, so a rollback gives the number back."""
+    return invoice_numbers_next(year=year, count=1)[0]
 
 
 def tax_for(subtotal_cents: int, rate_percent: Decimal) -> int:
     if subtotal_cents <= 0 or not rate_percent:
         return 0
     return rating.round_half_up(Decimal(subtotal_cents) * rate_percent / 100)
+
+
+def _settled_usage_end(invoice: Invoice) -> datetime | None:
+    """Where the usage an invoice settles ends. A period (or cancellation) invoice settles
+    its whole usage period, billable usage or not; another invoice, its usage lines."""
+    if invoice.reason in (InvoiceReason.SUBSCRIPTION_CYCLE, InvoiceReason.SUBSCRIPTION_CANCEL) and invoice.period_end:
+        return invoice.period_end
+    return (
+        invoice.lines.filter(kind=LineKind.USAGE, period_end__isnull=False)
+        .order_by("-period_end")
+        .values_list("period_end", flat=True)
+        .first()
+    )
+
+
+def invoice_numbers_next(*, year: int, count: int) -> list[str]:
+    """`count` consecutive numbers of `year`, taken with one row-locking UPDATE."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE invoices_invoicenumbersequence SET last_number = last_number + %s "
+            "WHERE year = %s RETURNING last_number",
+            [count, year],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        try:
+            with transaction.atomic():
+                InvoiceNumberSequence.objects.create(year=year, last_number=count)
+            last = count
+        except IntegrityError:  # a concurrent finalization created the year's row first
+            return invoice_numbers_next(year=year, count=count)
+    else:
+        last = row[0]
+    return [f"INV-{year}-{number:06d}" for number in range(last - count + 1, last + 1)]
+
+
+FINALIZED_FIELDS = [
+    "number",
+    "status",
+    "subtotal_cents",
+    "tax_rate",
+    "tax_cents",
+    "credit_applied_cents",
+    "total_cents",
+    "finalized_at",
+    "due_date",
+    "paid_at",
+    "billing_name",
+    "billing_email",
+    "billing_country",
+    "updated_at",
+]
+
+
+def invoices_finalize_locked(invoices: list[Invoice], *, now: datetime) -> list[Invoice]:
+    """Issue drafts the caller has locked (with their organizations loaded): number them,
+    add tax, apply credits, close their usage periods and queue their PDFs and emails.
+    One implementation for one invoice (checkout, plan change) and for the thousands of
+    the billing cycle, which is why it works on a list with a fixed number of queries."""
+    from credits.models import CreditBalance
+    from credits.services import credits_apply_to_invoice, credits_issue_from_invoice
+    from usage.services import usage_cutoffs_advance
+
+    invoices = [invoice for invoice in invoices if invoice.status == InvoiceStatus.DRAFT]
+    if not invoices:
+        return []
+    subtotals = dict(
+        InvoiceLine.objects.filter(invoice__in=invoices)
+        .values_list("invoice_id")
+        .annotate(total=Sum("amount_cents"))
+        .values_list("invoice_id", "total")
+    )
+    organization_ids = {invoice.organization_id for invoice in invoices}
+    with_credit = set(
+        CreditBalance.objects.filter(organization_id__in=organization_ids, balance_cents__gt=0).values_list(
+            "organization_id", flat=True
+        )
+    )
+    numbers = invoice_numbers_next(year=now.year, count=len(invoices))
+    due_date = (now + timedelta(days=settings.INVOICE_DUE_DAYS)).date()
+    cutoffs: dict = {}
+    for invoice, number in zip(invoices, numbers, strict=True):
+        organization = invoice.organization
+        subtotal = subtotals.get(invoice.pk) or 0
+        invoice.number = number
+        invoice.subtotal_cents = subtotal
+        invoice.tax_rate = organization.tax_rate
+        invoice.tax_cents = tax_for(subtotal, organization.tax_rate)
+        if subtotal < 0:
+            credits_issue_from_invoice(
+                organization=organization, invoice=invoice, amount_cents=-subtotal, reference=number
+            )
+            invoice.credit_applied_cents = subtotal
+        elif invoice.reason != InvoiceReason.CREDIT_PURCHASE and organization.pk in with_credit:
+            invoice.credit_applied_cents = credits_apply_to_invoice(
+                organization=organization,
+                invoice=invoice,
+                max_amount_cents=subtotal + invoice.tax_cents,
+                reference=number,
+            )
+        else:
+            invoice.credit_applied_cents = 0  # none available (and credit is not bought with credit)
+        invoice.total_cents = invoice.subtotal_cents - invoice.credit_applied_cents + invoice.tax_cents
+        invoice.finalized_at = now
+        invoice.due_date = due_date
+        invoice.billing_name = organization.name
+        invoice.billing_email = organization.billing_email
+        invoice.billing_country = organization.country
+        if invoice.total_cents == 0:
+            invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
+        else:
+            invoice.status = InvoiceStatus.OPEN
+        invoice.updated_at = now
+        invoice.clean()
+        usage_end = _settled_usage_end(invoice)
+        if usage_end is not None:
+            cutoffs[invoice.organization_id] = max(usage_end, cutoffs.get(invoice.organization_id, usage_end))
+    bulk_update_rows(invoices, FINALIZED_FIELDS)
+    usage_cutoffs_advance(cutoffs)
+    ids = [str(invoice.pk) for invoice in invoices]
+    if len(ids) == 1:
+        render_invoice_pdf.delay_on_commit(ids[0])
+        send_invoice_issued_email.delay_on_commit(ids[0])
+    else:
+        render_invoice_pdfs.delay_on_commit(ids)
+        send_invoice_issued_emails.delay_on_commit(ids)
+    return invoices
 
 
 @transaction.atomic
@@ -42,53 +167,9 @@ def invoice_finalize(*, invoice: Invoice, now: datetime | None = None) -> Invoic
 
     Its usage period is then closed: later usage events dated in it are refused.
     """
-    from credits.services import credits_apply_to_invoice, credits_issue_from_invoice
-    from usage.services import usage_cutoff_advance
-
     now = now or timezone.now()
-    invoice = Invoice.objects.select_for_update().select_related("organization").get(pk=invoice.pk)
-    if invoice.status != InvoiceStatus.DRAFT:
-        return invoice
-    organization = invoice.organization
-    subtotal = sum(invoice.lines.values_list("amount_cents", flat=True))
-    invoice.subtotal_cents = subtotal
-    invoice.tax_rate = organization.tax_rate
-    invoice.tax_cents = tax_for(subtotal, organization.tax_rate)
-    invoice.number = invoice_number_next(year=now.year)
-    if subtotal < 0:
-        credits_issue_from_invoice(
-            organization=organization, invoice=invoice, amount_cents=-subtotal, reference=invoice.number
-        )
-        invoice.credit_applied_cents = subtotal
-    else:
-        invoice.credit_applied_cents = credits_apply_to_invoice(
-            organization=organization,
-            invoice=invoice,
-            max_amount_cents=subtotal + invoice.tax_cents,
-            reference=invoice.number,
-        )
-    invoice.total_cents = invoice.subtotal_cents - invoice.credit_applied_cents + invoice.tax_cents
-    invoice.finalized_at = now
-    invoice.due_date = (now + timedelta(days=settings.INVOICE_DUE_DAYS)).date()
-    invoice.billing_name = organization.name
-    invoice.billing_email = organization.billing_email
-    invoice.billing_country = organization.country
-    if invoice.total_cents == 0:
-        invoice.status = InvoiceStatus.PAID
-        invoice.paid_at = now
-    else:
-        invoice.status = InvoiceStatus.OPEN
-    invoice.full_clean(exclude=["pdf"])
-    invoice.save()
-    usage_end = (
-        invoice.lines.filter(kind=LineKind.USAGE, period_end__isnull=False)
-        .order_by("-period_end")
-        .values_list("period_end", flat=True)
-        .first()
-    )
-    if usage_end is not None:
-        usage_cutoff_advance(organization_id=organization.pk, closed_before=usage_end)
-    render_invoice_pdf.delay_on_commit(str(invoice.pk))
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("organization").get(pk=invoice.pk)
+    invoices_finalize_locked([invoice], now=now)
     return invoice
 
 
@@ -104,13 +185,20 @@ def invoice_for_first_period(*, subscription, now: datetime | None = None) -> In
 
 
 def invoice_for_period_end(*, subscription, finalize: bool = True, now: datetime | None = None) -> Invoice:
-    """The invoice closing the subscription's current period (at most one per period)."""
+    """The invoice closing the subscription's current period (at most one per period: 409
+    when it exists, also when a concurrent call stored it first)."""
     existing = Invoice.objects.filter(
         subscription=subscription, period_start=subscription.current_period_start, reason="subscription_cycle"
     ).exclude(status=InvoiceStatus.VOID)
     if existing.exists():
         raise Conflict("This period has already been invoiced.")
-    return invoice_create(period_invoice(subscription), finalize=finalize, now=now)
+    try:
+        return invoice_create(period_invoice(subscription), finalize=finalize, now=now)
+    except IntegrityError:
+        # The one-invoice-per-period constraint refused a concurrent second invoice.
+        if existing.exists():
+            raise Conflict("This period has already been invoiced.") from None
+        raise
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ DEMO_PLANS = [
         "name": "Pro",
         "description": "For growing products: generous quotas, overage billed per unit.",
         "price_cents": 2999,
-        "trial_days": 14,
+        "trial_days": 0,
         "sort_order": 10,
         "features": {
             "usage_history": True,

@@ -1,6 +1,28 @@
-from django.contrib import admin
+from datetime import timedelta
 
-from .models import Subscription, SubscriptionEvent
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.shortcuts import render
+
+from billing_project.errors import DomainError
+from plans.models import Plan
+
+from .models import Status, Subscription, SubscriptionEvent
+from .services import record_event, subscription_cancel, subscription_change_plan
+
+
+class CancelForm(forms.Form):
+    immediately = forms.BooleanField(required=False, help_text="Otherwise at the end of the current period.")
+    reason = forms.CharField(max_length=500)
+
+
+class ExtendTrialForm(forms.Form):
+    days = forms.IntegerField(min_value=1, max_value=365)
+
+
+class ChangePlanForm(forms.Form):
+    plan = forms.ModelChoiceField(queryset=Plan.objects.filter(is_active=True))
 
 
 class SubscriptionEventInline(admin.TabularInline):
@@ -60,9 +82,80 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     inlines = [SubscriptionEventInline]
+    actions = ["cancel", "extend_trial", "change_plan_without_charge"]
 
     def has_add_permission(self, request):
         return False  # subscriptions start at checkout
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def _form_action(self, request, queryset, form_class, action: str, title: str, apply):
+        if "apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                done = 0
+                for subscription in queryset:
+                    try:
+                        apply(subscription, form.cleaned_data)
+                        done += 1
+                    except DomainError as exc:
+                        self.message_user(request, f"{subscription}: {exc.message}", messages.ERROR)
+                if done:
+                    self.message_user(request, f"{title}: {done} subscription(s).", messages.SUCCESS)
+                return None
+        else:
+            form = form_class()
+        return render(
+            request,
+            "admin/subscriptions/action_form.html",
+            {
+                "form": form,
+                "objects": queryset,
+                "action": action,
+                "title": title,
+                **self.admin_site.each_context(request),
+            },
+        )
+
+    @admin.action(description="Cancel (at period end or immediately)")
+    def cancel(self, request, queryset):
+        return self._form_action(
+            request,
+            queryset,
+            CancelForm,
+            "cancel",
+            "Cancel",
+            lambda sub, data: subscription_cancel(
+                subscription=sub, at_period_end=not data["immediately"], reason=data["reason"], actor=request.user
+            ),
+        )
+
+    @admin.action(description="Extend the trial")
+    def extend_trial(self, request, queryset):
+        def extend(subscription, data):
+            with transaction.atomic():
+                locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+                if locked.status != Status.TRIALING:
+                    raise DomainError("Only a trialing subscription has a trial to extend.")
+                delta = timedelta(days=data["days"])
+                locked.trial_end += delta
+                locked.current_period_end += delta
+                locked.billing_anchor += delta
+                locked.save(update_fields=["trial_end", "current_period_end", "billing_anchor", "updated_at"])
+                record_event(locked, "trial_extended", actor=request.user, data={"days": data["days"]})
+
+        return self._form_action(request, queryset, ExtendTrialForm, "extend_trial", "Trial extended", extend)
+
+    @admin.action(description="Change the plan without charge")
+    def change_plan_without_charge(self, request, queryset):
+        return self._form_action(
+            request,
+            queryset,
+            ChangePlanForm,
+            "change_plan_without_charge",
+            "Plan changed",
+            lambda sub, data: subscription_change_plan(
+                subscription=sub, new_plan=data["plan"], prorate=False, actor=request.user, charge=False
+            ),
+        )

@@ -39,6 +39,7 @@ class Subscription(models.Model):
     canceled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=500, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    past_due_since = models.DateTimeField(null=True, blank=True)
     scheduled_plan = models.ForeignKey(
         Plan,
         null=True,

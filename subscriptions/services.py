@@ -208,7 +208,7 @@ def subscription_change_plan(
     from invoices.services import invoice_for_plan_change
 
     now = now or timezone.now()
-    locked = Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+    locked = Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription.pk)
     if locked.status not in (Status.ACTIVE, Status.TRIALING, Status.PAST_DUE):
         raise Conflict(f"A {locked.status} subscription cannot change plans.")
     if not new_plan.is_active:

@@ -13,7 +13,7 @@ from apikeys.authentication import (
     ServicePrincipal,
     check_not_expired,
     confirm_principal,
-    forget_organization_keys,
+    forget_organizations_keys,
     shared_cache_redis_key,
 )
 from billing_project.errors import PermissionDenied, QuotaExceeded, ValidationFailed
@@ -309,14 +309,36 @@ def _iso(moment: datetime) -> str:
 def usage_cutoff_advance(*, organization_id, closed_before: datetime) -> UsageCutoff:
     """Refuse usage dated before `closed_before` from now on (its period is invoiced).
     The cutoff only moves forward."""
-    cutoff, created = UsageCutoff.objects.select_for_update().get_or_create(
-        organization_id=organization_id, defaults={"closed_before": closed_before}
-    )
-    if not created and closed_before > cutoff.closed_before:
-        cutoff.closed_before = closed_before
-        cutoff.save(update_fields=["closed_before", "updated_at"])
-    forget_organization_keys(organization_id)
-    return cutoff
+    usage_cutoffs_advance({organization_id: closed_before})
+    return UsageCutoff.objects.get(organization_id=organization_id)
+
+
+@transaction.atomic
+def usage_cutoffs_advance(cutoffs: dict) -> None:
+    """`usage_cutoff_advance` for many organizations (organization id -> closed before),
+    in one upsert; the service endpoints' cached context of those organizations is dropped."""
+    if not cutoffs:
+        return
+    from django.db import connection
+
+    from .ingest import _dt, _uuid
+
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    now = _dt(timezone.now())
+    rows = sorted((str(org_id), closed_before) for org_id, closed_before in cutoffs.items())
+    params: list = []
+    for org_id, closed_before in rows:
+        params += [_uuid(org_id), _dt(closed_before), now]
+    table = UsageCutoff._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (organization_id, closed_before, updated_at) VALUES "  # noqa: S608 - no input
+            + ",".join(["(%s, %s, %s)"] * len(rows))
+            + f" ON CONFLICT (organization_id) DO UPDATE SET closed_before = "
+            f"{greatest}({table}.closed_before, excluded.closed_before), updated_at = excluded.updated_at",
+            params,
+        )
+    forget_organizations_keys([org_id for org_id, _ in rows])
 
 
 def quota_counters_reconcile(*, now: datetime | None = None) -> int:

@@ -19,7 +19,11 @@ def _walkthrough() -> str:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_readme_walkthrough_runs_against_a_live_server(live_server, mailoutbox):
+def test_readme_walkthrough_runs_against_a_live_server(live_server, mailoutbox, settings):
+    from plans.demo import demo_catalogue_ensure
+
+    demo_catalogue_ensure()
+    settings.SITE_URL = live_server.url
     email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
     result = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", _walkthrough()],
@@ -35,4 +39,6 @@ def test_readme_walkthrough_runs_against_a_live_server(live_server, mailoutbox):
     assert '"duplicate":false' in result.stdout  # the usage event was recorded
     assert '"allowed":true' in result.stdout  # and the quota check answered
     assert "'used': 1500" in result.stdout  # GET /usage counts it
+    assert "Pay at: " in result.stdout
+    assert "\nactive\npaid\n" in result.stdout  # paid on the sandbox page: subscribed
     assert any("charles@example.com" in message.to for message in mailoutbox)

@@ -76,6 +76,4 @@ def org(team) -> Organization:
 
 
 def subscribe(organization, plan, start, *, trial_days: int = 0, status: str = Status.ACTIVE) -> Subscription:
-    return subscription_create(
-        organization=organization, plan=plan, start=start, status=status, trial_days=trial_days
-    )
+    return subscription_create(organization=organization, plan=plan, start=start, status=status, trial_days=trial_days)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
+from invoices import rating
+from invoices.builder import Draft, save_draft
+from invoices.models import Invoice
 from plans.models import BillableMetric
 from usage.models import DailyUsage
 
@@ -73,3 +77,27 @@ def lines_of(draft_or_invoice) -> list[tuple]:
     if hasattr(lines, "all"):
         lines = lines.all()
     return [(line.kind, line.amount_cents) for line in lines]
+
+
+def manual_draft(organization, *amounts: int, currency: str = "USD") -> Invoice:
+    """A stored draft with one line per amount: charges as adjustments, negatives as credits."""
+    draft = Draft(
+        organization_id=organization.pk,
+        subscription=None,
+        reason="manual",
+        currency=currency,
+        period_start=None,
+        period_end=None,
+    )
+    for amount in amounts:
+        kind = rating.CREDIT if amount < 0 else rating.ADJUSTMENT
+        draft.lines.append(
+            rating.RatedLine(
+                kind=kind,
+                description=f"{kind} of {amount}",
+                quantity=Decimal(1),
+                unit_price=Decimal(amount),
+                amount_cents=amount,
+            )
+        )
+    return save_draft(draft)

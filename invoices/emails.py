@@ -1,0 +1,88 @@
+"""Billing emails: invoice issued, payment failed, subscription canceled (sent by tasks)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+
+from billing_project.money import format_money
+from organizations.models import Membership, Role
+
+
+def recipients_of(organization) -> list[str]:
+    """The billing email, else the owners."""
+    if organization.billing_email:
+        return [organization.billing_email]
+    return list(
+        Membership.objects.filter(organization=organization, role=Role.OWNER, user__is_active=True).values_list(
+            "user__email", flat=True
+        )
+    )
+
+
+def _send(subject: str, template: str, context: dict, organization) -> None:
+    to = recipients_of(organization)
+    if to:
+        send_mail(subject=subject, message=render_to_string(template, context), from_email=None, recipient_list=to)
+
+
+def invoice_issued_email(*, invoice_id: str) -> None:
+    from .models import Invoice
+
+    invoice = Invoice.objects.select_related("organization").filter(pk=invoice_id).first()
+    if invoice is None or not invoice.number:
+        return
+    context = {
+        "invoice": invoice,
+        "total": format_money(invoice.total_cents, invoice.currency),
+        "amount_due": format_money(invoice.amount_due_cents, invoice.currency),
+        "site_url": settings.SITE_URL,
+    }
+    _send(f"Invoice {invoice.number}", "emails/invoice_issued.txt", context, invoice.organization)
+
+
+def payment_failed_email(*, payment_id: str) -> None:
+    from payments.models import Payment
+
+    payment = Payment.objects.select_related("invoice", "organization").filter(pk=payment_id).first()
+    if payment is None:
+        return
+    invoice = payment.invoice
+    context = {
+        "payment": payment,
+        "invoice": invoice,
+        "amount": format_money(payment.amount_cents, payment.currency),
+        "site_url": settings.SITE_URL,
+    }
+    _send(f"Payment failed for invoice {invoice.number}", "emails/payment_failed.txt", context, payment.organization)
+
+
+def subscription_canceled_email(*, subscription_id: str) -> None:
+    from subscriptions.models import Subscription
+
+    subscription = Subscription.objects.select_related("organization", "plan").filter(pk=subscription_id).first()
+    if subscription is None:
+        return
+    context = {"subscription": subscription, "site_url": settings.SITE_URL}
+    _send(
+        f"Your {subscription.plan.name} subscription has ended",
+        "emails/subscription_canceled.txt",
+        context,
+        subscription.organization,
+    )
+
+
+def payment_reminder_email(*, invoice_id: str) -> None:
+    """An open invoice with no payment method to charge: ask the customer to pay it."""
+    from .models import Invoice
+
+    invoice = Invoice.objects.select_related("organization").filter(pk=invoice_id, status="open").first()
+    if invoice is None:
+        return
+    context = {
+        "invoice": invoice,
+        "amount_due": format_money(invoice.amount_due_cents, invoice.currency),
+        "site_url": settings.SITE_URL,
+    }
+    _send(f"Payment due for invoice {invoice.number}", "emails/payment_reminder.txt", context, invoice.organization)

@@ -1,0 +1,40 @@
+"""Payment gateways behind one interface. `get_gateway(name)` returns the configured one."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from billing_project.errors import ValidationFailed
+
+from .base import Gateway, GatewayError
+
+_REGISTRY: dict[str, type[Gateway]] = {}
+
+
+def register(cls: type[Gateway]) -> type[Gateway]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_gateway(name: str | None = None) -> Gateway:
+    """The gateway called `name` (default: DEFAULT_GATEWAY); a 400 when it is unknown or
+    not configured."""
+    from . import sandbox  # noqa: F401 - registers itself
+
+    name = name or settings.DEFAULT_GATEWAY
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise ValidationFailed.for_field("gateway", f"Unknown payment gateway '{name}'.")
+    gateway = cls()
+    if not gateway.is_configured():
+        raise ValidationFailed.for_field("gateway", f"The {name} gateway is not configured on this server.")
+    return gateway
+
+
+def gateway_names() -> list[str]:
+    from . import sandbox  # noqa: F401
+
+    return sorted(_REGISTRY)
+
+
+__all__ = ["Gateway", "GatewayError", "gateway_names", "get_gateway", "register"]

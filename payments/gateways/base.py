@@ -1,0 +1,106 @@
+"""The interface every payment gateway implements.
+
+A gateway collects money; this project decides what is owed. State changes (a payment
+succeeded, failed, was refunded) come back as normalized events through one pipeline
+(webhooks.services.event_receive), whether the gateway answers at once or later.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from billing_project.errors import DomainError
+
+
+class GatewayError(DomainError):
+    """The gateway could not be reached or refused the request: 502 for the client."""
+
+    status_code = 502
+    code = "gateway_error"
+    default_message = "The payment gateway did not complete the request. Try again later."
+
+
+class InvalidSignature(DomainError):
+    status_code = 400
+    code = "invalid_signature"
+    default_message = "The webhook signature is missing or invalid."
+
+
+# Normalized event types every gateway's events are turned into.
+PAYMENT_SUCCEEDED = "payment.succeeded"
+PAYMENT_FAILED = "payment.failed"
+PAYMENT_PENDING = "payment.pending"
+REFUND_SUCCEEDED = "refund.succeeded"
+REFUND_FAILED = "refund.failed"
+
+
+@dataclass(frozen=True)
+class GatewayEvent:
+    """A verified event from a gateway, in this project's terms."""
+
+    event_id: str
+    type: str
+    payment_reference: str = ""
+    refund_reference: str = ""
+    amount_cents: int | None = None
+    currency: str = ""
+    payment_method: str = ""
+    failure_reason: str = ""
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HostedSession:
+    reference: str
+    url: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    reference: str
+    status: str  # "pending" | "succeeded" | "failed"
+    failure_reason: str = ""
+
+
+class Gateway(ABC):
+    name: str = ""
+    currencies: frozenset[str] | None = None  # None: any
+
+    def is_configured(self) -> bool:
+        return True
+
+    def supports_currency(self, currency: str) -> bool:
+        return self.currencies is None or currency.upper() in self.currencies
+
+    @abstractmethod
+    def create_checkout(self, *, payment, success_url: str, cancel_url: str, description: str) -> HostedSession:
+        """A hosted page where the customer pays `payment` (and the method is saved)."""
+
+    @abstractmethod
+    def charge(self, *, payment, payment_method: str) -> str:
+        """Charge a saved payment method off-session; returns the gateway's reference.
+        The outcome arrives as an event."""
+
+    @abstractmethod
+    def pay_link(self, *, payment, description: str) -> HostedSession:
+        """A link where the customer pays one invoice."""
+
+    @abstractmethod
+    def portal_url(self, *, organization, return_url: str) -> str:
+        """Where the customer manages payment methods and sees invoices."""
+
+    @abstractmethod
+    def refund(self, *, payment, refund) -> RefundResult:
+        """Return money of a succeeded payment."""
+
+    @abstractmethod
+    def verify_event(self, *, body: bytes, headers) -> GatewayEvent:
+        """Check an inbound webhook's authenticity and normalize it (InvalidSignature)."""
+
+    @abstractmethod
+    def event_from_payload(self, payload: dict) -> GatewayEvent:
+        """Normalize a stored (already verified) event's payload, for a reprocess."""
+
+    def validate_payment_method(self, payment_method: str) -> bool:
+        return bool(payment_method)

@@ -1,0 +1,153 @@
+"""The sandbox gateway: the default, needs no keys, works offline.
+
+Checkout and pay links open a page inside this app with the amount and two buttons, Pay
+and Decline. Saved payment methods `pm_sandbox_ok` and `pm_sandbox_decline` make
+off-session charges succeed or fail. Every outcome is a signed event that goes through
+the same pipeline as a real gateway's webhook (webhooks.services.event_receive).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+
+from django.conf import settings
+from django.core.signing import TimestampSigner
+from django.urls import reverse
+
+from . import register
+from .base import (
+    PAYMENT_FAILED,
+    PAYMENT_SUCCEEDED,
+    REFUND_SUCCEEDED,
+    Gateway,
+    GatewayEvent,
+    HostedSession,
+    InvalidSignature,
+    RefundResult,
+)
+
+PM_OK = "pm_sandbox_ok"
+PM_DECLINE = "pm_sandbox_decline"
+PAYMENT_METHODS = (PM_OK, PM_DECLINE)
+SIGNATURE_HEADER = "HTTP_X_SANDBOX_SIGNATURE"
+TOLERANCE_SECONDS = 300
+DECLINE_REASON = "card_declined: The card was declined."
+
+
+def _secret() -> bytes:
+    return hmac.new(settings.SECRET_KEY.encode(), b"sandbox-webhook-signing", hashlib.sha256).digest()
+
+
+def sign(body: bytes, timestamp: int | None = None) -> str:
+    """The signature header value for a sandbox event body (`t=...,v1=...`)."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(_secret(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def event_body(event_type: str, **data) -> bytes:
+    return json.dumps({"id": f"evt_sbx_{secrets.token_hex(12)}", "type": event_type, "data": data}).encode()
+
+
+def deliver(event_type: str, **data) -> None:
+    """Send a sandbox event through the inbound pipeline, signed as a webhook would be."""
+    from webhooks.services import event_receive
+
+    body = event_body(event_type, **data)
+    event_receive(gateway="sandbox", body=body, headers={SIGNATURE_HEADER: sign(body)})
+
+
+def _hosted_url(reference: str) -> str:
+    return settings.SITE_URL + reverse("sandbox-checkout", args=[reference])
+
+
+@register
+class SandboxGateway(Gateway):
+    name = "sandbox"
+
+    def create_checkout(self, *, payment, success_url: str, cancel_url: str, description: str) -> HostedSession:
+        reference = f"sbx_cs_{secrets.token_urlsafe(18)}"
+        return HostedSession(reference=reference, url=_hosted_url(reference))
+
+    def pay_link(self, *, payment, description: str) -> HostedSession:
+        reference = f"sbx_pl_{secrets.token_urlsafe(18)}"
+        return HostedSession(reference=reference, url=_hosted_url(reference))
+
+    def charge(self, *, payment, payment_method: str) -> str:
+        payment.reference = f"sbx_pi_{secrets.token_urlsafe(18)}"
+        payment.save(update_fields=["reference", "updated_at"])
+        if payment_method == PM_OK:
+            deliver(
+                PAYMENT_SUCCEEDED,
+                payment_reference=payment.reference,
+                amount_cents=payment.amount_cents,
+                currency=payment.currency,
+                payment_method=payment_method,
+            )
+        else:
+            reason = DECLINE_REASON if payment_method == PM_DECLINE else "unknown_payment_method"
+            deliver(PAYMENT_FAILED, payment_reference=payment.reference, failure_reason=reason)
+        return payment.reference
+
+    def portal_url(self, *, organization, return_url: str) -> str:
+        token = TimestampSigner(salt="billing-portal").sign(str(organization.pk))
+        url = settings.SITE_URL + reverse("billing-portal-page", args=[token])
+        if return_url:
+            from urllib.parse import urlencode
+
+            url += "?" + urlencode({"return_url": return_url})
+        return url
+
+    def refund(self, *, payment, refund) -> RefundResult:
+        reference = f"sbx_re_{secrets.token_urlsafe(18)}"
+        refund.reference = reference
+        refund.save(update_fields=["reference", "updated_at"])
+        deliver(
+            REFUND_SUCCEEDED,
+            refund_reference=reference,
+            payment_reference=payment.reference,
+            amount_cents=refund.amount_cents,
+        )
+        return RefundResult(reference=reference, status="pending")
+
+    def verify_event(self, *, body: bytes, headers) -> GatewayEvent:
+        header = headers.get(SIGNATURE_HEADER) or headers.get("X-Sandbox-Signature") or ""
+        parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+        try:
+            timestamp = int(parts.get("t", ""))
+        except ValueError:
+            raise InvalidSignature() from None
+        expected = sign(body, timestamp).split("v1=", 1)[1]
+        if not hmac.compare_digest(expected, parts.get("v1", "")):
+            raise InvalidSignature()
+        if abs(time.time() - timestamp) > TOLERANCE_SECONDS:
+            raise InvalidSignature("The webhook signature's timestamp is outside the 300 s tolerance.")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise InvalidSignature("The webhook body is not JSON.") from None
+        return self.event_from_payload(payload)
+
+    def event_from_payload(self, payload: dict) -> GatewayEvent:
+        try:
+            data = payload.get("data") or {}
+            return GatewayEvent(
+                event_id=str(payload["id"]),
+                type=str(payload["type"]),
+                payment_reference=str(data.get("payment_reference", "")),
+                refund_reference=str(data.get("refund_reference", "")),
+                amount_cents=data.get("amount_cents"),
+                currency=str(data.get("currency", "")),
+                payment_method=str(data.get("payment_method", "")),
+                failure_reason=str(data.get("failure_reason", "")),
+                raw=payload,
+            )
+        except (KeyError, TypeError, AttributeError):
+            raise InvalidSignature("The webhook body is not a sandbox event.") from None
+
+    def validate_payment_method(self, payment_method: str) -> bool:
+        return payment_method in PAYMENT_METHODS

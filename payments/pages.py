@@ -1,0 +1,147 @@
+"""Server-rendered pages: the sandbox gateway's hosted checkout, and the billing portal
+the sandbox gateway links to (reached with a signed, hour-long link from `billing/portal`)."""
+
+from __future__ import annotations
+
+from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from billing_project.errors import DomainError
+from billing_project.money import format_money
+from invoices.models import Invoice, InvoiceStatus
+from organizations.models import Organization
+
+from .gateways import sandbox
+from .gateways.base import PAYMENT_FAILED, PAYMENT_SUCCEEDED
+from .models import Payment, PaymentStatus
+from .services import with_query
+
+PORTAL_MAX_AGE = 3600
+
+
+@require_http_methods(["GET", "POST"])
+def sandbox_checkout(request, reference: str):
+    payment = (
+        Payment.objects.select_related("invoice", "organization").filter(gateway="sandbox", reference=reference).first()
+    )
+    if payment is None:
+        raise Http404("Unknown checkout.")
+    if request.method == "POST" and payment.status == PaymentStatus.PENDING:
+        if request.POST.get("action") == "pay":
+            sandbox.deliver(
+                PAYMENT_SUCCEEDED,
+                payment_reference=payment.reference,
+                amount_cents=payment.amount_cents,
+                currency=payment.currency,
+                payment_method=sandbox.PM_OK,
+            )
+            payment.refresh_from_db()
+            if payment.success_url:
+                return HttpResponseRedirect(with_query(payment.success_url, session_id=str(payment.pk)))
+        elif request.POST.get("action") == "decline":
+            sandbox.deliver(PAYMENT_FAILED, payment_reference=payment.reference, failure_reason=sandbox.DECLINE_REASON)
+            payment.refresh_from_db()
+            if payment.cancel_url:
+                return HttpResponseRedirect(with_query(payment.cancel_url, session_id=str(payment.pk)))
+        return HttpResponseRedirect(request.path)
+    invoice = payment.invoice
+    context = {
+        "payment": payment,
+        "invoice": invoice,
+        "organization": payment.organization,
+        "amount": format_money(payment.amount_cents, payment.currency),
+        "description": invoice.get_reason_display(),
+        "lines": [
+            {"description": line.description, "amount": format_money(line.amount_cents, invoice.currency)}
+            for line in invoice.lines.all()
+        ],
+        "continue_url": with_query(payment.success_url, session_id=str(payment.pk)) if payment.success_url else "",
+    }
+    return render(request, "billing/sandbox_checkout.html", context)
+
+
+def _portal_organization(token: str) -> Organization:
+    try:
+        organization_id = TimestampSigner(salt="billing-portal").unsign(token, max_age=PORTAL_MAX_AGE)
+    except (BadSignature, SignatureExpired):
+        raise Http404("This billing link has expired. Open the billing portal again from the app.") from None
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is None:
+        raise Http404("Unknown organization.")
+    return organization
+
+
+def _portal_action(request, organization: Organization) -> str:
+    from subscriptions.selectors import live_subscription
+    from subscriptions.services import subscription_cancel, subscription_reactivate
+
+    from .services import invoice_pay_link, payment_method_update
+
+    action = request.POST.get("action")
+    subscription = live_subscription(organization_id=organization.pk)
+    if action == "payment_method":
+        payment_method_update(organization=organization, payment_method_id=request.POST.get("payment_method", ""))
+        return "Payment method saved."
+    if action == "cancel" and subscription:
+        subscription_cancel(subscription=subscription, at_period_end=True, reason="canceled in the billing portal")
+        return "Your subscription will end at the end of the period."
+    if action == "reactivate" and subscription:
+        subscription_reactivate(subscription=subscription)
+        return "Your subscription continues."
+    if action == "pay":
+        result = invoice_pay_link(organization=organization, invoice_id=request.POST.get("invoice"))
+        if "payment_intent_url" in result:
+            return result["payment_intent_url"]
+        return "The invoice is paid."
+    return ""
+
+
+@require_http_methods(["GET", "POST"])
+def billing_portal(request, token: str):
+    from subscriptions.selectors import live_subscription
+
+    organization = _portal_organization(token)
+    message = ""
+    if request.method == "POST":
+        try:
+            message = _portal_action(request, organization)
+        except DomainError as exc:
+            message = exc.message
+        if message.startswith("http"):
+            return HttpResponseRedirect(message)
+    subscription = live_subscription(organization_id=organization.pk)
+    invoices = Invoice.objects.filter(organization=organization).exclude(status=InvoiceStatus.DRAFT)
+    context = {
+        "organization": organization,
+        "subscription": subscription,
+        "plan_price": format_money(subscription.plan.price_cents, subscription.plan.currency) if subscription else "",
+        "payment_methods": sandbox.PAYMENT_METHODS,
+        "invoices": [
+            {
+                "invoice": invoice,
+                "total": format_money(invoice.total_cents, invoice.currency),
+                "pdf_url": reverse("billing-portal-invoice-pdf", args=[token, invoice.pk]),
+            }
+            for invoice in invoices.order_by("-finalized_at")[:50]
+        ],
+        "return_url": request.GET.get("return_url", ""),
+        "message": message,
+    }
+    return render(request, "billing/portal.html", context)
+
+
+def billing_portal_invoice_pdf(request, token: str, invoice_id):
+    from invoices.pdf import invoice_pdf_store
+
+    organization = _portal_organization(token)
+    invoice = Invoice.objects.filter(organization=organization, pk=invoice_id).exclude(status="draft").first()
+    if invoice is None:
+        raise Http404("Unknown invoice.")
+    if not invoice.pdf:
+        invoice = invoice_pdf_store(invoice_id=invoice.pk)
+    response = FileResponse(invoice.pdf.open("rb"), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
+    return response

@@ -1,0 +1,474 @@
+"""Collecting money: checkouts, off-session charges, pay links, refunds, and applying the
+gateways' events to invoices, subscriptions and credits."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from urllib.parse import urlencode, urlparse
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing_project.errors import Conflict, NotFound, ValidationFailed
+from invoices.models import Invoice, InvoiceReason, InvoiceStatus
+from invoices.services import invoice_mark_paid
+from organizations.models import Organization
+
+from .gateways import get_gateway
+from .gateways.base import (
+    PAYMENT_FAILED,
+    PAYMENT_PENDING,
+    PAYMENT_SUCCEEDED,
+    REFUND_FAILED,
+    REFUND_SUCCEEDED,
+    Gateway,
+    GatewayEvent,
+)
+from .models import Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
+
+logger = logging.getLogger(__name__)
+
+
+def redirect_url_check(url: str, field: str) -> str:
+    """Success and cancel URLs may only point at ALLOWED_REDIRECT_HOSTS (no open redirect)."""
+    parts = urlparse(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationFailed.for_field(field, "Must be an absolute http(s) URL.")
+    if parts.hostname not in settings.ALLOWED_REDIRECT_HOSTS:
+        raise ValidationFailed.for_field(field, f"Host '{parts.hostname}' is not an allowed redirect host.")
+    return url
+
+
+def with_query(url: str, **params) -> str:
+    separator = "&" if urlparse(url).query else "?"
+    return f"{url}{separator}{urlencode(params)}"
+
+
+def gateway_for(name: str | None, currency: str) -> Gateway:
+    gateway = get_gateway(name)
+    if not gateway.supports_currency(currency):
+        raise ValidationFailed.for_field(
+            "gateway", f"The {gateway.name} gateway does not take payments in {currency.upper()}."
+        )
+    return gateway
+
+
+def _new_payment(invoice: Invoice, *, gateway: Gateway, kind: str, **fields) -> Payment:
+    return Payment.objects.create(
+        organization_id=invoice.organization_id,
+        invoice=invoice,
+        gateway=gateway.name,
+        kind=kind,
+        reference=f"pending_{uuid.uuid4().hex}",
+        amount_cents=invoice.amount_due_cents,
+        currency=invoice.currency,
+        **fields,
+    )
+
+
+def hosted_payment_create(
+    *, invoice: Invoice, gateway: Gateway, kind: str, success_url: str = "", cancel_url: str = "", description: str
+) -> Payment:
+    """A payment the customer completes on the gateway's page (checkout or pay link)."""
+    payment = _new_payment(invoice, gateway=gateway, kind=kind, success_url=success_url, cancel_url=cancel_url)
+    if kind == PaymentKind.CHECKOUT:
+        session = gateway.create_checkout(
+            payment=payment, success_url=success_url, cancel_url=cancel_url, description=description
+        )
+    else:
+        session = gateway.pay_link(payment=payment, description=description)
+    payment.reference = session.reference
+    payment.checkout_url = session.url
+    payment.save(update_fields=["reference", "checkout_url", "updated_at"])
+    return payment
+
+
+def invoice_collect(*, invoice: Invoice, now: datetime | None = None, attempt: int | None = None) -> Payment | None:
+    """Charge an open invoice to its subscription's saved payment method (renewals and
+    dunning). With `attempt`, only that collection attempt is made (a repeated task for an
+    attempt already made does nothing); each attempt is recorded once; the next attempt
+    is scheduled before charging. The outcome arrives as an event. None when nothing was
+    charged (no saved method: the customer pays by link)."""
+    from invoices.dunning import next_attempt_after
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update(of=("self",)).select_related("subscription").get(pk=invoice.pk)
+        subscription = invoice.subscription
+        if invoice.status != InvoiceStatus.OPEN or invoice.amount_due_cents <= 0:
+            return None
+        if invoice.attempt_count and (invoice.next_payment_attempt is None or invoice.next_payment_attempt > now):
+            return None  # this attempt was made already (a retried task, a second worker) or none is left
+        method = subscription.payment_method if subscription else ""
+        if attempt is not None and attempt != invoice.attempt_count + 1:
+            return None
+        attempt = invoice.attempt_count + 1
+        invoice.attempt_count = attempt
+        invoice.next_payment_attempt = next_attempt_after(invoice=invoice, attempt=attempt, now=now)
+        invoice.save(update_fields=["attempt_count", "next_payment_attempt", "updated_at"])
+        if not method:
+            if attempt > 1:  # no card to charge: remind the customer to pay by link
+                from invoices.tasks import send_payment_reminder_email
+
+                send_payment_reminder_email.delay_on_commit(str(invoice.pk))
+            return None
+        gateway = get_gateway(subscription.gateway or None)
+        try:
+            with transaction.atomic():
+                payment = _new_payment(
+                    invoice, gateway=gateway, kind=PaymentKind.OFF_SESSION, attempt=attempt, payment_method=method
+                )
+        except IntegrityError:
+            return None
+        gateway.charge(payment=payment, payment_method=method)
+        payment.refresh_from_db()
+        return payment
+
+
+@transaction.atomic
+def payment_refund(*, payment: Payment, amount_cents: int | None = None, reason: str = "", actor=None) -> Refund:
+    """Return money of a succeeded payment through its gateway (at most what is left)."""
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    refundable = payment.refundable_cents
+    amount = refundable if amount_cents is None else amount_cents
+    if refundable <= 0:
+        raise Conflict("This payment has nothing left to refund.")
+    if amount <= 0 or amount > refundable:
+        raise ValidationFailed.for_field("amount_cents", f"Must be between 1 and {refundable}.")
+    refund = Refund.objects.create(payment=payment, amount_cents=amount, reason=reason, created_by=actor)
+    result = get_gateway(payment.gateway).refund(payment=payment, refund=refund)
+    refund.refresh_from_db()
+    if refund.status == RefundStatus.PENDING and result.status == "failed":
+        refund.status = RefundStatus.FAILED
+        refund.failure_reason = result.failure_reason
+        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+    return refund
+
+
+# --- events --------------------------------------------------------------------------
+
+
+def gateway_event_apply(*, gateway: str, event: GatewayEvent) -> bool:
+    """Apply one verified gateway event; returns False when there was nothing to do
+    (unknown payment, an outcome already recorded). Runs in the caller's transaction."""
+    if event.type in (PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_PENDING):
+        payment = Payment.objects.select_for_update().filter(gateway=gateway, reference=event.payment_reference).first()
+        if payment is None:
+            logger.warning("%s event %s for unknown payment %s", gateway, event.event_id, event.payment_reference)
+            return False
+        if event.type == PAYMENT_SUCCEEDED:
+            return _payment_succeeded(payment, event)
+        if event.type == PAYMENT_FAILED:
+            return _payment_failed(payment, event)
+        return False
+    if event.type in (REFUND_SUCCEEDED, REFUND_FAILED):
+        refund = Refund.objects.select_for_update().filter(reference=event.refund_reference).first()
+        if refund is None:
+            logger.warning("%s refund event %s for unknown refund", gateway, event.event_id)
+            return False
+        return _refund_settled(refund, succeeded=event.type == REFUND_SUCCEEDED, reason=event.failure_reason)
+    return False
+
+
+def _payment_succeeded(payment: Payment, event: GatewayEvent) -> bool:
+    from subscriptions.models import Status
+    from subscriptions.services import subscription_payment_method_save, subscription_transition
+
+    if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED):
+        return False
+    now = timezone.now()
+    payment.status = PaymentStatus.SUCCEEDED
+    payment.succeeded_at = now
+    payment.failure_reason = ""
+    if event.payment_method:
+        payment.payment_method = event.payment_method
+    payment.save(update_fields=["status", "succeeded_at", "failure_reason", "payment_method", "updated_at"])
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("subscription").get(pk=payment.invoice_id)
+    if invoice.status != InvoiceStatus.OPEN:
+        # The money arrived for an invoice that no longer needs it (paid another way, or
+        # voided when its checkout was replaced): give it back.
+        logger.warning("Payment %s succeeded for a %s invoice %s: refunding", payment.pk, invoice.status, invoice.pk)
+        payment_refund(payment=payment, reason=f"the invoice was already {invoice.status}")
+        return True
+    invoice = invoice_mark_paid(invoice=invoice, amount_cents=invoice.total_cents, now=now)
+    if invoice.reason == InvoiceReason.CREDIT_PURCHASE:
+        from credits.services import credits_purchase
+
+        credits_purchase(
+            organization=invoice.organization,
+            amount_cents=invoice.subtotal_cents,
+            reference=invoice.number or str(invoice.pk),
+            idempotency_key=f"payment:{payment.pk}",
+            invoice=invoice,
+        )
+    subscription = invoice.subscription
+    if subscription is not None:
+        if payment.payment_method and payment.kind == PaymentKind.CHECKOUT:
+            subscription_payment_method_save(
+                subscription=subscription, gateway=payment.gateway, payment_method=payment.payment_method
+            )
+        subscription.refresh_from_db()
+        if subscription.status == Status.INCOMPLETE:
+            subscription_transition(subscription=subscription, to_status=Status.ACTIVE, reason="first payment")
+        elif subscription.status == Status.PAST_DUE and not _has_unpaid(subscription):
+            subscription_transition(subscription=subscription, to_status=Status.ACTIVE, reason="paid")
+    return True
+
+
+def _has_unpaid(subscription) -> bool:
+    return Invoice.objects.filter(subscription=subscription, status=InvoiceStatus.OPEN).exists()
+
+
+def _payment_failed(payment: Payment, event: GatewayEvent) -> bool:
+    from invoices.tasks import send_payment_failed_email
+
+    if payment.status != PaymentStatus.PENDING:
+        return False
+    payment.status = PaymentStatus.FAILED
+    payment.failure_reason = (event.failure_reason or "declined")[:500]
+    payment.save(update_fields=["status", "failure_reason", "updated_at"])
+    if payment.kind == PaymentKind.OFF_SESSION:
+        send_payment_failed_email.delay_on_commit(str(payment.pk))
+    return True
+
+
+def _refund_settled(refund: Refund, *, succeeded: bool, reason: str) -> bool:
+    if refund.status != RefundStatus.PENDING:
+        return False
+    payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
+    if not succeeded:
+        refund.status = RefundStatus.FAILED
+        refund.failure_reason = reason[:500]
+        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+        return True
+    refund.status = RefundStatus.SUCCEEDED
+    refund.save(update_fields=["status", "updated_at"])
+    payment.amount_refunded_cents += refund.amount_cents
+    payment.status = (
+        PaymentStatus.REFUNDED
+        if payment.amount_refunded_cents >= payment.amount_cents
+        else PaymentStatus.PARTIALLY_REFUNDED
+    )
+    payment.save(update_fields=["amount_refunded_cents", "status", "updated_at"])
+    return True
+
+
+def payment_for_checkout(*, organization: Organization, session_id) -> Payment:
+    payment = Payment.objects.filter(organization=organization, pk=session_id).select_related("invoice").first()
+    if payment is None:
+        raise NotFound("Checkout session not found.")
+    return payment
+
+
+# --- what customers start -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    session_id: str
+    checkout_url: str
+    subscription_id: str
+    status: str
+
+
+@transaction.atomic
+def checkout_create(
+    *,
+    organization: Organization,
+    plan,
+    success_url: str,
+    cancel_url: str,
+    gateway_name: str | None = None,
+    actor=None,
+    now: datetime | None = None,
+) -> CheckoutResult:
+    """Start a subscription to a paid plan: `incomplete` with its first invoice (the base
+    fee) open, paid on the gateway's hosted page; a plan with trial days starts
+    `trialing` at once without payment. An abandoned `incomplete` checkout is replaced;
+    any other live subscription is a 409."""
+    from invoices.services import invoice_for_first_period, invoice_void
+    from subscriptions.models import Status
+    from subscriptions.selectors import live_subscription
+    from subscriptions.services import subscription_create, subscription_transition
+
+    now = now or timezone.now()
+    if not plan.is_active or plan.price_cents <= 0:
+        raise ValidationFailed.for_field("plan_id", "Choose an active paid plan.")
+    redirect_url_check(success_url, "success_url")
+    redirect_url_check(cancel_url, "cancel_url")
+    gateway = gateway_for(gateway_name, plan.currency)
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    live = live_subscription(organization_id=organization.pk)
+    if live is not None:
+        if live.status != Status.INCOMPLETE:
+            raise Conflict("This organization already has a subscription. Change its plan instead.")
+        for stale in Invoice.objects.filter(subscription=live, status=InvoiceStatus.OPEN):
+            invoice_void(invoice=stale, now=now)
+        Payment.objects.filter(invoice__subscription=live, status=PaymentStatus.PENDING).update(
+            status=PaymentStatus.CANCELED
+        )
+        subscription_transition(subscription=live, to_status=Status.CANCELED, reason="replaced by a new checkout")
+    subscription = subscription_create(
+        organization=organization, plan=plan, start=now, gateway=gateway.name, actor=actor
+    )
+    if subscription.status == Status.TRIALING:
+        return CheckoutResult(
+            session_id=str(subscription.pk),
+            checkout_url=with_query(success_url, session_id=str(subscription.pk)),
+            subscription_id=str(subscription.pk),
+            status=Status.TRIALING,
+        )
+    invoice = invoice_for_first_period(subscription=subscription, now=now)
+    if invoice.status == InvoiceStatus.PAID:  # prepaid credit covered it
+        subscription = subscription_transition(subscription=subscription, to_status=Status.ACTIVE, reason="paid")
+        return CheckoutResult(
+            session_id=str(subscription.pk),
+            checkout_url=with_query(success_url, session_id=str(subscription.pk)),
+            subscription_id=str(subscription.pk),
+            status=Status.ACTIVE,
+        )
+    payment = hosted_payment_create(
+        invoice=invoice,
+        gateway=gateway,
+        kind=PaymentKind.CHECKOUT,
+        success_url=success_url,
+        cancel_url=cancel_url,
+        description=f"{plan.name} plan",
+    )
+    return CheckoutResult(
+        session_id=str(payment.pk),
+        checkout_url=payment.checkout_url,
+        subscription_id=str(subscription.pk),
+        status=Status.INCOMPLETE,
+    )
+
+
+def checkout_status(*, organization: Organization, session_id) -> dict:
+    """`checkout/success`: where a checkout stands (`paid`, `pending`, `failed`, or the
+    subscription's status for a trial) and its subscription."""
+    from subscriptions.models import Subscription
+
+    try:
+        uuid.UUID(str(session_id))
+    except ValueError:
+        raise NotFound("Checkout session not found.") from None
+    payment = Payment.objects.filter(organization=organization, pk=session_id).select_related("invoice").first()
+    if payment is not None:
+        status = {"succeeded": "paid", "failed": "failed", "canceled": "canceled"}.get(payment.status, payment.status)
+        subscription = payment.invoice.subscription
+    else:
+        subscription = Subscription.objects.filter(organization=organization, pk=session_id).first()
+        if subscription is None:
+            raise NotFound("Checkout session not found.")
+        status = subscription.status
+    return {"status": status, "subscription": subscription}
+
+
+@transaction.atomic
+def invoice_pay_link(*, organization: Organization, invoice_id, gateway_name: str | None = None) -> dict:
+    """A link where the customer pays one open invoice: `{payment_intent_url}`; an
+    invoice that owes nothing answers `{status: "paid"}`; paid or void ones are a 409."""
+    invoice = (
+        Invoice.objects.select_for_update()
+        .filter(organization=organization, pk=invoice_id)
+        .exclude(status=InvoiceStatus.DRAFT)
+        .first()
+    )
+    if invoice is None:
+        raise NotFound("Invoice not found.")
+    if invoice.status == InvoiceStatus.PAID:
+        raise Conflict("This invoice is already paid.")
+    if invoice.status != InvoiceStatus.OPEN:
+        raise Conflict(f"A {invoice.status} invoice cannot be paid.")
+    if invoice.amount_due_cents <= 0:
+        invoice_mark_paid(invoice=invoice)
+        return {"status": "paid"}
+    subscription = invoice.subscription
+    gateway = gateway_for(gateway_name or (subscription.gateway if subscription else None), invoice.currency)
+    payment = hosted_payment_create(
+        invoice=invoice, gateway=gateway, kind=PaymentKind.PAY_LINK, description=f"Invoice {invoice.number}"
+    )
+    return {"payment_intent_url": payment.checkout_url, "session_id": str(payment.pk)}
+
+
+@transaction.atomic
+def credits_purchase_checkout(
+    *,
+    organization: Organization,
+    amount_cents: int,
+    success_url: str,
+    cancel_url: str,
+    gateway_name: str | None = None,
+    now: datetime | None = None,
+) -> CheckoutResult:
+    """A top-up of prepaid credit: an invoice for the amount, paid at checkout; the credit
+    is added when the payment succeeds."""
+    from invoices.builder import Draft
+    from invoices.models import LineKind
+    from invoices.rating import RatedLine
+    from invoices.services import invoice_create
+
+    if amount_cents <= 0:
+        raise ValidationFailed.for_field("amount_cents", "Must be a positive whole number.")
+    redirect_url_check(success_url, "success_url")
+    redirect_url_check(cancel_url, "cancel_url")
+    gateway = gateway_for(gateway_name, organization.currency)
+    draft = Draft(
+        organization_id=organization.pk,
+        subscription=None,
+        reason=InvoiceReason.CREDIT_PURCHASE,
+        currency=organization.currency,
+        period_start=None,
+        period_end=None,
+        lines=[
+            RatedLine(
+                kind=LineKind.ADJUSTMENT,
+                description="Prepaid credit",
+                quantity=Decimal(1),
+                unit_price=Decimal(amount_cents),
+                amount_cents=amount_cents,
+            )
+        ],
+    )
+    invoice = invoice_create(draft, now=now)
+    payment = hosted_payment_create(
+        invoice=invoice,
+        gateway=gateway,
+        kind=PaymentKind.CHECKOUT,
+        success_url=success_url,
+        cancel_url=cancel_url,
+        description="Prepaid credit",
+    )
+    return CheckoutResult(
+        session_id=str(payment.pk), checkout_url=payment.checkout_url, subscription_id="", status="pending"
+    )
+
+
+def portal_url_for(*, organization: Organization, return_url: str, gateway_name: str | None = None) -> str:
+    from subscriptions.selectors import live_subscription
+
+    redirect_url_check(return_url, "return_url")
+    subscription = live_subscription(organization_id=organization.pk)
+    gateway = get_gateway(gateway_name or (subscription.gateway if subscription and subscription.gateway else None))
+    return gateway.portal_url(organization=organization, return_url=return_url)
+
+
+def payment_method_update(*, organization: Organization, payment_method_id: str):
+    """Set the payment method renewals charge (validated by the subscription's gateway)."""
+    from subscriptions.selectors import live_subscription
+    from subscriptions.services import subscription_payment_method_save
+
+    subscription = live_subscription(organization_id=organization.pk)
+    if subscription is None:
+        raise NotFound("This organization has no subscription.")
+    gateway = get_gateway(subscription.gateway or None)
+    if not gateway.validate_payment_method(payment_method_id):
+        raise ValidationFailed.for_field("payment_method_id", f"Not a valid {gateway.name} payment method.")
+    return subscription_payment_method_save(
+        subscription=subscription, gateway=gateway.name, payment_method=payment_method_id
+    )

@@ -1,0 +1,23 @@
+from celery import shared_task
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def collect_invoice(invoice_id: str, attempt: int, now: str | None = None) -> None:
+    """Make collection attempt `attempt` of an invoice (a repeat of a done attempt does
+    nothing). `now` (ISO time) is the cycle's clock, for `run_billing_cycle --now`."""
+    from django.utils.dateparse import parse_datetime
+
+    from invoices.models import Invoice
+
+    from .services import invoice_collect
+
+    invoice = Invoice.objects.filter(pk=invoice_id).first()
+    if invoice is not None:
+        invoice_collect(invoice=invoice, attempt=attempt, now=parse_datetime(now) if now else None)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def collect_invoices(due: list, now: str | None = None) -> None:
+    """`collect_invoice` for a chunk of (invoice id, attempt) pairs, one message from the cycle."""
+    for invoice_id, attempt in due:
+        collect_invoice(invoice_id, attempt, now)

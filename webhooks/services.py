@@ -1,0 +1,72 @@
+"""The one inbound path for gateway events: verify, store once, process in a transaction.
+
+A replayed event (same gateway and event id) is acknowledged and changes nothing. An
+event whose processing fails is kept with its error, for the gateway's redelivery or a
+reprocess from the admin; its partial writes are rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import InboundEvent, Outcome
+
+logger = logging.getLogger(__name__)
+
+
+class EventProcessingFailed(Exception):
+    """Processing raised; the event is stored as failed (the endpoint answers 5xx)."""
+
+
+def event_receive(*, gateway: str, body: bytes, headers) -> InboundEvent:
+    """Verify an inbound webhook with its gateway, store it once and process it."""
+    from payments.gateways import get_gateway
+
+    event = get_gateway(gateway).verify_event(body=body, headers=headers)
+    try:
+        with transaction.atomic():
+            inbound, _created = InboundEvent.objects.get_or_create(
+                gateway=gateway,
+                event_id=event.event_id,
+                defaults={"event_type": event.type, "payload": event.raw},
+            )
+    except IntegrityError:  # a concurrent delivery stored it first
+        inbound = InboundEvent.objects.get(gateway=gateway, event_id=event.event_id)
+    event_process(inbound=inbound, event=event)
+    return inbound
+
+
+def event_process(*, inbound: InboundEvent, event=None) -> InboundEvent:
+    """Apply a stored event once. Safe to call again: processed events are skipped. When
+    processing raises, its writes are rolled back, the event is kept as failed with the
+    error, and EventProcessingFailed is raised."""
+    from payments.gateways import get_gateway
+    from payments.services import gateway_event_apply
+
+    error = None
+    with transaction.atomic():
+        inbound = InboundEvent.objects.select_for_update().get(pk=inbound.pk)
+        if inbound.outcome in (Outcome.PROCESSED, Outcome.IGNORED):
+            return inbound
+        if event is None:
+            event = get_gateway(inbound.gateway).event_from_payload(inbound.payload)
+        inbound.attempts += 1
+        try:
+            with transaction.atomic():
+                applied = gateway_event_apply(gateway=inbound.gateway, event=event)
+        except Exception as exc:
+            logger.exception("Processing %s event %s failed", inbound.gateway, inbound.event_id)
+            error = exc
+            inbound.outcome = Outcome.FAILED
+            inbound.error = f"{exc.__class__.__name__}: {exc}"[:5000]
+        else:
+            inbound.outcome = Outcome.PROCESSED if applied else Outcome.IGNORED
+            inbound.error = ""
+            inbound.processed_at = timezone.now()
+        inbound.save(update_fields=["outcome", "error", "processed_at", "attempts"])
+    if error is not None:
+        raise EventProcessingFailed(inbound.error) from error
+    return inbound
