@@ -66,3 +66,24 @@ def test_a_declined_renewal_walks_the_dunning_schedule_to_canceled(subscription)
     assert subscription.status == "canceled"
     assert invoice.status == "uncollectible"
     assert not Subscription.objects.filter(pk=subscription.pk, status="active").exists()
+
+
+def test_the_command_runs_the_cycle_as_of_now_and_reports(subscription):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("run_billing_cycle", "--now", "2026-02-28T01:30:00Z", "--no-progress", stdout=out, stderr=StringIO())
+
+    assert "periods closed: 1" in out.getvalue()
+    assert "invoices finalized: 1" in out.getvalue()
+    assert Invoice.objects.get(subscription=subscription).status == "paid"
+
+
+def test_the_command_refuses_a_malformed_time():
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="not an ISO date-time"):
+        call_command("run_billing_cycle", "--now", "yesterday")
