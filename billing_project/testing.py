@@ -27,3 +27,21 @@ def run_concurrently(calls: list[Callable[[], object]], *, timeout: float = 30) 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = [pool.submit(run, call) for call in calls]
         return [future.result(timeout=timeout) for future in futures]
+
+
+def assert_ok(response, status: int = 200):
+    """The success envelope with `status`; returns its `data`."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["success"] is True
+    return body["data"]
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The error envelope with `status` and `error.code`; returns `error`."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    return body["error"]

@@ -4,28 +4,12 @@ from __future__ import annotations
 
 from rest_framework.test import APIClient
 
+from billing_project.testing import assert_error, assert_ok  # noqa: F401 - re-exported
+
 KEYS_URL = "/api/v1/api-keys"
 REPORT_URL = "/api/v1/usage/report"
 QUOTA_CHECK_URL = "/api/v1/usage/quota-check"
 ALL_SCOPES = ["usage:write", "usage:read", "credits:write"]
-
-
-def assert_ok(response, status: int = 200):
-    """The success envelope with `status`; returns its `data`."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is True
-    return body["data"]
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The error envelope with `status` and `error.code`; returns `error`."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    return body["error"]
 
 
 def key_url(key_id, suffix: str = "") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from billing_project.testing import assert_error, assert_ok  # noqa: F401 - re-exported
 from invoices import rating
 from invoices.builder import Draft, save_draft
 from invoices.models import Invoice
@@ -23,24 +24,6 @@ GOLDEN_USAGE = {"call_minutes": 425, "sms": 1150, "api_calls": 5900}
 GOLDEN_USAGE_CENTS = 3865
 GOLDEN_SUBTOTAL_CENTS = 6864
 PRO_PRICE_CENTS = 2999
-
-
-def assert_ok(response, status: int = 200):
-    """The success envelope with `status`; returns its `data`."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is True
-    return body["data"]
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The error envelope with `status` and `error.code`; returns `error`."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    return body["error"]
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-
-def assert_ok(response, status: int = 200):
-    """The success envelope with `status`; returns its `data`."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is True
-    return body["data"]
+from billing_project.testing import assert_ok  # noqa: F401 - re-exported
 
 
 def assert_error(response, status: int, code: str) -> dict:

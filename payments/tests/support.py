@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import token_pair_for
 from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from billing_project.testing import assert_error, assert_ok  # noqa: F401 - re-exported
 from invoices.models import Invoice
 from organizations.models import Organization, Role
 from payments.gateways import sandbox
@@ -52,24 +53,6 @@ def pay_url(invoice) -> str:
 
 
 # --- envelopes -------------------------------------------------------------------------
-
-
-def assert_ok(response, status: int = 200):
-    """The success envelope with `status`; returns its `data`."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is True
-    return body["data"]
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The error envelope with `status` and `error.code`; returns `error`."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    return body["error"]
 
 
 # --- clients ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.utils import timezone
 
+from billing_project.testing import assert_error, assert_ok  # noqa: F401 - re-exported
 from usage.models import DailyUsage, UsageEvent
 from usage.selectors import usage_totals
 
@@ -18,24 +19,6 @@ LIMITS = "/api/v1/usage/limits"
 
 FREE_TOKENS = 10_000
 FREE_REQUESTS = 1_000
-
-
-def assert_ok(response, status: int = 200):
-    """The success envelope with `status`; returns its `data`."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is True
-    return body["data"]
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The error envelope with `status` and `error.code`; returns `error`."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    return body["error"]
 
 
 def iso(moment: datetime) -> str:
