@@ -59,6 +59,20 @@ def celery_status() -> dict:
     return {"mode": "workers", "broker": broker}
 
 
+def gateway_statuses() -> dict:
+    """Which payment gateways this server can use (keys present), without calling them."""
+    from payments.gateways import gateway_names, get_gateway
+
+    statuses = {}
+    for name in gateway_names():
+        try:
+            get_gateway(name)
+            statuses[name] = "configured"
+        except Exception:  # noqa: BLE001 - a gateway without keys
+            statuses[name] = "not configured"
+    return statuses
+
+
 class HealthView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -70,6 +84,7 @@ class HealthDetailSerializer(serializers.Serializer):
     redis = serializers.CharField()
     cache = serializers.CharField()
     celery = serializers.DictField()
+    gateways = serializers.DictField(child=serializers.CharField(), help_text="Gateway -> configured or not.")
     uptime = serializers.IntegerField(help_text="Seconds since this process started.")
 
 
@@ -115,6 +130,7 @@ class HealthDetailView(HealthView):
             "redis": redis_status(),
             "cache": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1],
             "celery": celery_status(),
+            "gateways": gateway_statuses(),
             "uptime": int(time.monotonic() - STARTED_AT),
         }
         return ok(data, status=200 if database == "ok" else 503)

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "webhooks",
     "idempotency",
     "django_celery_beat",
+    "djstripe",
 ]
 
 MIDDLEWARE = [
@@ -197,6 +198,23 @@ DUNNING_RETRY_DAYS = [int(day) for day in env.list("DUNNING_RETRY_DAYS", default
 DUNNING_CANCEL_AFTER_DAYS = env.int("DUNNING_CANCEL_AFTER_DAYS", default=7)
 INCOMPLETE_EXPIRE_HOURS = env.int("INCOMPLETE_EXPIRE_HOURS", default=24)
 IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=48)
+
+# Stripe through dj-stripe. Without STRIPE_SECRET_KEY the Stripe gateway is off (checkout
+# with it is a 400); `manage.py stripe_setup` brings the keys and the webhook secret into
+# dj-stripe's tables. STRIPE_API_HOST points the stripe library elsewhere (tests: a fake).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
+if env.str("STRIPE_API_HOST", default=""):
+    STRIPE_API_HOST = env.str("STRIPE_API_HOST")
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+DJSTRIPE_SUBSCRIBER_MODEL = "organizations.Organization"
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now (dj-stripe admin forms)
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None

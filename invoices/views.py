@@ -97,6 +97,7 @@ class BillingOverviewView(BillingView):
     )
     def get(self, request):
         from credits.selectors import balance_of
+        from payments.models import Dispute
         from subscriptions.selectors import live_subscription
         from subscriptions.serializers import SubscriptionSerializer
 
@@ -112,7 +113,18 @@ class BillingOverviewView(BillingView):
             "credit_balance_cents": balance,
             "currency": currency,
             "recent_invoices": selectors.invoices_of(organization=self.organization)[:5],
-            "disputes": [],
+            "disputes": [
+                {
+                    "id": str(dispute.pk),
+                    "invoice_id": str(dispute.invoice_id) if dispute.invoice_id else None,
+                    "amount_cents": dispute.amount_cents,
+                    "currency": dispute.currency,
+                    "reason": dispute.reason,
+                    "status": dispute.status,
+                    "opened_at": dispute.opened_at,
+                }
+                for dispute in Dispute.objects.filter(organization=self.organization)[:20]
+            ],
             "payment_methods": methods,
             "totals": selectors.invoice_totals(organization=self.organization),
         }

@@ -51,6 +51,11 @@ class Organization(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.slug})"
 
+    @property
+    def email(self) -> str:
+        """Where gateways send receipts (dj-stripe's subscriber model needs `email`)."""
+        return self.billing_email
+
 
 class Membership(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

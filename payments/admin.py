@@ -4,7 +4,7 @@ from django.shortcuts import render
 
 from billing_project.errors import DomainError
 
-from .models import Payment, Refund
+from .models import Dispute, Payment, Refund
 from .services import payment_refund
 
 
@@ -91,6 +91,33 @@ class RefundAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Refund._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Dispute)
+class DisputeAdmin(admin.ModelAdmin):
+    list_display = [
+        "opened_at",
+        "organization",
+        "invoice",
+        "gateway",
+        "amount_cents",
+        "currency",
+        "reason",
+        "status",
+        "closed_at",
+    ]
+    list_filter = ["status", "gateway", "reason"]
+    search_fields = ["reference", "organization__name", "invoice__number"]
+    list_select_related = ["organization", "invoice"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in Dispute._meta.fields]
 
     def has_add_permission(self, request):
         return False

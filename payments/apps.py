@@ -5,3 +5,8 @@ class PaymentsConfig(AppConfig):
     name = "payments"
     verbose_name = "Payments"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from .stripe_events import connect_signals
+
+        connect_signals()

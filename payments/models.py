@@ -93,3 +93,34 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"refund {self.amount_cents} of {self.payment}"
+
+
+class DisputeStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+    CLOSED = "closed", "Closed"
+
+
+class Dispute(models.Model):
+    """A chargeback opened at a gateway, recorded against its payment and invoice."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="disputes")
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="disputes")
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="disputes")
+    gateway = models.CharField(max_length=20)
+    reference = models.CharField(max_length=255)
+    amount_cents = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    reason = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=DisputeStatus.choices, default=DisputeStatus.OPEN)
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [models.UniqueConstraint(fields=["gateway", "reference"], name="payments_dispute_once")]
+
+    def __str__(self) -> str:
+        return f"dispute {self.reference} ({self.status})"

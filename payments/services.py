@@ -21,7 +21,11 @@ from organizations.models import Organization
 
 from .gateways import get_gateway
 from .gateways.base import (
+    DISPUTE_CLOSED,
+    DISPUTE_OPENED,
     PAYMENT_FAILED,
+    PAYMENT_METHOD_ATTACHED,
+    PAYMENT_METHOD_DETACHED,
     PAYMENT_PENDING,
     PAYMENT_SUCCEEDED,
     REFUND_FAILED,
@@ -29,7 +33,7 @@ from .gateways.base import (
     Gateway,
     GatewayEvent,
 )
-from .models import Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
+from .models import Dispute, DisputeStatus, Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +161,15 @@ def gateway_event_apply(*, gateway: str, event: GatewayEvent) -> bool:
     """Apply one verified gateway event; returns False when there was nothing to do
     (unknown payment, an outcome already recorded). Runs in the caller's transaction."""
     if event.type in (PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_PENDING):
-        payment = Payment.objects.select_for_update().filter(gateway=gateway, reference=event.payment_reference).first()
+        payments = Payment.objects.select_for_update().filter(gateway=gateway)
+        payment = None
+        if event.payment_id:
+            try:
+                payment = payments.filter(pk=uuid.UUID(event.payment_id)).first()
+            except ValueError:
+                payment = None
+        if payment is None and event.payment_reference:
+            payment = payments.filter(reference=event.payment_reference).first()
         if payment is None:
             logger.warning("%s event %s for unknown payment %s", gateway, event.event_id, event.payment_reference)
             return False
@@ -166,6 +178,10 @@ def gateway_event_apply(*, gateway: str, event: GatewayEvent) -> bool:
         if event.type == PAYMENT_FAILED:
             return _payment_failed(payment, event)
         return False
+    if event.type in (DISPUTE_OPENED, DISPUTE_CLOSED):
+        return _dispute_update(gateway, event)
+    if event.type in (PAYMENT_METHOD_ATTACHED, PAYMENT_METHOD_DETACHED):
+        return _payment_method_event(gateway, event)
     if event.type in (REFUND_SUCCEEDED, REFUND_FAILED):
         refund = Refund.objects.select_for_update().filter(reference=event.refund_reference).first()
         if refund is None:
@@ -177,9 +193,16 @@ def gateway_event_apply(*, gateway: str, event: GatewayEvent) -> bool:
 
 def _payment_succeeded(payment: Payment, event: GatewayEvent) -> bool:
     from subscriptions.models import Status
-    from subscriptions.services import subscription_payment_method_save, subscription_transition
+    from subscriptions.services import subscription_transition
 
     if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED):
+        # A second event of the same success (Stripe: checkout.session.completed and
+        # payment_intent.succeeded, in either order) may carry the card the first lacked.
+        if event.payment_method and not payment.payment_method:
+            payment.payment_method = event.payment_method
+            payment.save(update_fields=["payment_method", "updated_at"])
+            _save_checkout_card(payment)
+            return True
         return False
     now = timezone.now()
     payment.status = PaymentStatus.SUCCEEDED
@@ -208,16 +231,78 @@ def _payment_succeeded(payment: Payment, event: GatewayEvent) -> bool:
         )
     subscription = invoice.subscription
     if subscription is not None:
-        if payment.payment_method and payment.kind == PaymentKind.CHECKOUT:
-            subscription_payment_method_save(
-                subscription=subscription, gateway=payment.gateway, payment_method=payment.payment_method
-            )
+        _save_checkout_card(payment)
         subscription.refresh_from_db()
         if subscription.status == Status.INCOMPLETE:
             subscription_transition(subscription=subscription, to_status=Status.ACTIVE, reason="first payment")
         elif subscription.status == Status.PAST_DUE and not _has_unpaid(subscription):
             subscription_transition(subscription=subscription, to_status=Status.ACTIVE, reason="paid")
     return True
+
+
+def _save_checkout_card(payment: Payment) -> None:
+    """A card saved at a checkout becomes the one renewals charge."""
+    from subscriptions.services import subscription_payment_method_save
+
+    subscription = payment.invoice.subscription
+    if subscription is not None and payment.payment_method and payment.kind != PaymentKind.OFF_SESSION:
+        subscription_payment_method_save(
+            subscription=subscription, gateway=payment.gateway, payment_method=payment.payment_method
+        )
+
+
+def _dispute_update(gateway: str, event: GatewayEvent) -> bool:
+    """A chargeback opened or closed at the gateway, recorded against its invoice."""
+    payment = Payment.objects.filter(gateway=gateway, reference=event.payment_reference).first()
+    status = DisputeStatus.OPEN
+    if event.type == DISPUTE_CLOSED:
+        outcome = str(((event.raw.get("data") or {}).get("object") or {}).get("status", ""))
+        status = {"won": DisputeStatus.WON, "lost": DisputeStatus.LOST}.get(outcome, DisputeStatus.CLOSED)
+    dispute = Dispute.objects.select_for_update().filter(gateway=gateway, reference=event.refund_reference).first()
+    if dispute is None:
+        if payment is None:
+            logger.warning("%s dispute %s for an unknown payment", gateway, event.refund_reference)
+            return False
+        dispute = Dispute(
+            organization_id=payment.organization_id,
+            payment=payment,
+            invoice_id=payment.invoice_id,
+            gateway=gateway,
+            reference=event.refund_reference,
+            amount_cents=event.amount_cents or 0,
+            currency=event.currency or payment.currency,
+            reason=event.failure_reason[:100],
+        )
+    elif dispute.status == status:
+        return False
+    dispute.status = status
+    dispute.closed_at = timezone.now() if status != DisputeStatus.OPEN else None
+    dispute.save()
+    return True
+
+
+def _payment_method_event(gateway: str, event: GatewayEvent) -> bool:
+    """A card attached to or detached from the organization's gateway customer."""
+    from djstripe.models import Customer
+
+    from subscriptions.selectors import live_subscription
+    from subscriptions.services import subscription_payment_method_save
+
+    customer = Customer.objects.filter(id=event.payment_reference).first() if gateway == "stripe" else None
+    if customer is None or customer.subscriber_id is None:
+        return False
+    subscription = live_subscription(organization_id=customer.subscriber_id)
+    if subscription is None or subscription.gateway not in ("", gateway):
+        return False
+    if event.type == PAYMENT_METHOD_ATTACHED and not subscription.payment_method:
+        subscription_payment_method_save(
+            subscription=subscription, gateway=gateway, payment_method=event.payment_method
+        )
+        return True
+    if event.type == PAYMENT_METHOD_DETACHED and subscription.payment_method == event.payment_method:
+        subscription_payment_method_save(subscription=subscription, gateway=gateway, payment_method="")
+        return True
+    return False
 
 
 def _has_unpaid(subscription) -> bool:

@@ -26,6 +26,11 @@ def event_receive(*, gateway: str, body: bytes, headers) -> InboundEvent:
     from payments.gateways import get_gateway
 
     event = get_gateway(gateway).verify_event(body=body, headers=headers)
+    return event_store_and_process(gateway=gateway, event=event)
+
+
+def event_store_and_process(*, gateway: str, event) -> InboundEvent:
+    """Store an already verified event once (gateway + event id) and process it once."""
     try:
         with transaction.atomic():
             inbound, _created = InboundEvent.objects.get_or_create(
@@ -35,8 +40,7 @@ def event_receive(*, gateway: str, body: bytes, headers) -> InboundEvent:
             )
     except IntegrityError:  # a concurrent delivery stored it first
         inbound = InboundEvent.objects.get(gateway=gateway, event_id=event.event_id)
-    event_process(inbound=inbound, event=event)
-    return inbound
+    return event_process(inbound=inbound, event=event)
 
 
 def event_process(*, inbound: InboundEvent, event=None) -> InboundEvent:

@@ -19,7 +19,7 @@ def register(cls: type[Gateway]) -> type[Gateway]:
 def get_gateway(name: str | None = None) -> Gateway:
     """The gateway called `name` (default: DEFAULT_GATEWAY); a 400 when it is unknown or
     not configured."""
-    from . import sandbox  # noqa: F401 - registers itself
+    from . import sandbox, stripe_gateway  # noqa: F401 - register themselves
 
     name = name or settings.DEFAULT_GATEWAY
     cls = _REGISTRY.get(name)
@@ -32,7 +32,7 @@ def get_gateway(name: str | None = None) -> Gateway:
 
 
 def gateway_names() -> list[str]:
-    from . import sandbox  # noqa: F401
+    from . import sandbox, stripe_gateway  # noqa: F401
 
     return sorted(_REGISTRY)
 

@@ -33,6 +33,10 @@ PAYMENT_FAILED = "payment.failed"
 PAYMENT_PENDING = "payment.pending"
 REFUND_SUCCEEDED = "refund.succeeded"
 REFUND_FAILED = "refund.failed"
+DISPUTE_OPENED = "dispute.opened"
+DISPUTE_CLOSED = "dispute.closed"
+PAYMENT_METHOD_ATTACHED = "payment_method.attached"
+PAYMENT_METHOD_DETACHED = "payment_method.detached"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class GatewayEvent:
     event_id: str
     type: str
     payment_reference: str = ""
+    payment_id: str = ""  # this project's Payment id, when the gateway echoes it (metadata)
     refund_reference: str = ""
     amount_cents: int | None = None
     currency: str = ""

@@ -1,0 +1,224 @@
+"""Stripe as a payment gateway, through dj-stripe.
+
+Stripe collects money; the billing engine (plans, periods, invoices, credits) stays this
+project's. An invoice is paid through a Checkout Session in payment mode that saves the
+card for off-session use; renewals and dunning charge the saved card with an off-session
+PaymentIntent. Customers are created once per organization (dj-stripe's subscriber) and
+reused. Stripe's webhooks enter through dj-stripe's signature-verified
+WebhookEventTrigger; this project's handlers (payments.stripe_events) hang on dj-stripe's
+signals and turn each event into the same normalized events the sandbox produces.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import stripe
+from django.conf import settings
+from django.db import transaction
+
+from billing_project.money import exponent as our_exponent
+
+from . import register
+from .base import Gateway, GatewayError, GatewayEvent, HostedSession, InvalidSignature, RefundResult
+
+logger = logging.getLogger(__name__)
+
+# Stripe's zero-decimal currencies (https://docs.stripe.com/currencies#zero-decimal).
+STRIPE_ZERO_DECIMAL = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
+)
+
+
+def to_stripe_amount(amount_minor: int, currency: str) -> int:
+    """This project's minor units -> Stripe's (IDR: whole rupiah here, cents at Stripe)."""
+    stripe_exponent = 0 if currency.upper() in STRIPE_ZERO_DECIMAL else 2
+    return int(Decimal(amount_minor).scaleb(stripe_exponent - our_exponent(currency)))
+
+
+def from_stripe_amount(amount: int, currency: str) -> int:
+    stripe_exponent = 0 if currency.upper() in STRIPE_ZERO_DECIMAL else 2
+    return int(Decimal(amount).scaleb(our_exponent(currency) - stripe_exponent))
+
+
+def _call(operation, *args, **kwargs):
+    """A Stripe API call; any Stripe failure (4xx, 5xx, timeout) is a 502 for the client."""
+    try:
+        return operation(*args, api_key=settings.STRIPE_SECRET_KEY, **kwargs)
+    except stripe.CardError:
+        raise
+    except stripe.StripeError as exc:
+        logger.warning("Stripe call failed: %s", exc)
+        raise GatewayError(
+            f"Stripe did not complete the request: {exc.user_message or exc.__class__.__name__}."
+        ) from exc
+
+
+def _client_timeout() -> None:
+    stripe.default_http_client = stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
+
+
+def stripe_customer_id(organization) -> str:
+    """The organization's Stripe customer, created once and reused (dj-stripe's record)."""
+    from djstripe.models import Customer
+
+    existing = Customer.objects.filter(subscriber=organization, livemode=settings.STRIPE_LIVE_MODE).first()
+    if existing is not None:
+        return existing.id
+    with transaction.atomic():
+        # Lock the organization so two checkouts create one customer.
+        type(organization).objects.select_for_update().filter(pk=organization.pk).first()
+        existing = Customer.objects.filter(subscriber=organization, livemode=settings.STRIPE_LIVE_MODE).first()
+        if existing is not None:
+            return existing.id
+        created = _call(
+            stripe.Customer.create,
+            email=organization.billing_email or None,
+            name=organization.name,
+            metadata={"organization_id": str(organization.pk), "djstripe_subscriber": str(organization.pk)},
+            idempotency_key=f"customer-{organization.pk}",
+        )
+        Customer.sync_from_stripe_data(created, api_key=settings.STRIPE_SECRET_KEY)
+        Customer.objects.filter(id=created["id"]).update(subscriber=organization)
+        return created["id"]
+
+
+def _metadata(payment) -> dict:
+    return {"payment_id": str(payment.pk), "invoice_id": str(payment.invoice_id)}
+
+
+@register
+class StripeGateway(Gateway):
+    name = "stripe"
+
+    def is_configured(self) -> bool:
+        return bool(settings.STRIPE_SECRET_KEY)
+
+    def _session(self, *, payment, success_url: str, cancel_url: str, description: str, save_card: bool):
+        _client_timeout()
+        intent_data = {"metadata": _metadata(payment), "description": description}
+        if save_card:
+            intent_data["setup_future_usage"] = "off_session"
+        session = _call(
+            stripe.checkout.Session.create,
+            mode="payment",
+            customer=stripe_customer_id(payment.organization),
+            line_items=[
+                {
+                    "price_data": {
+                        "currency": payment.currency.lower(),
+                        "unit_amount": to_stripe_amount(payment.amount_cents, payment.currency),
+                        "product_data": {"name": description},
+                    },
+                    "quantity": 1,
+                }
+            ],
+            payment_intent_data=intent_data,
+            metadata=_metadata(payment),
+            client_reference_id=str(payment.invoice_id),
+            success_url=success_url or f"{settings.SITE_URL}/live",
+            cancel_url=cancel_url or f"{settings.SITE_URL}/live",
+            idempotency_key=f"checkout-{payment.pk}",
+        )
+        return HostedSession(reference=session["id"], url=session["url"])
+
+    def create_checkout(self, *, payment, success_url: str, cancel_url: str, description: str) -> HostedSession:
+        return self._session(
+            payment=payment, success_url=success_url, cancel_url=cancel_url, description=description, save_card=True
+        )
+
+    def pay_link(self, *, payment, description: str) -> HostedSession:
+        return self._session(payment=payment, success_url="", cancel_url="", description=description, save_card=True)
+
+    def charge(self, *, payment, payment_method: str) -> str:
+        """An off-session PaymentIntent for the saved card. A decline is recorded at once
+        (through the event pipeline); success arrives with Stripe's webhook, and is applied
+        now too when Stripe answers `succeeded` (the webhook then changes nothing)."""
+        from webhooks.services import event_store_and_process
+
+        from .base import PAYMENT_FAILED, PAYMENT_SUCCEEDED
+
+        _client_timeout()
+        try:
+            intent = _call(
+                stripe.PaymentIntent.create,
+                amount=to_stripe_amount(payment.amount_cents, payment.currency),
+                currency=payment.currency.lower(),
+                customer=stripe_customer_id(payment.organization),
+                payment_method=payment_method,
+                off_session=True,
+                confirm=True,
+                metadata=_metadata(payment),
+                idempotency_key=f"charge-{payment.pk}",
+            )
+        except stripe.CardError as exc:
+            failed = (exc.error or {}).get("payment_intent") if isinstance(exc.error, dict) else None
+            failed = failed or getattr(exc.error, "payment_intent", None) or {}
+            reference = failed.get("id") or payment.reference
+            payment.reference = reference
+            payment.save(update_fields=["reference", "updated_at"])
+            event_store_and_process(
+                gateway=self.name,
+                event=GatewayEvent(
+                    event_id=f"sync:{reference}:failed",
+                    type=PAYMENT_FAILED,
+                    payment_reference=reference,
+                    payment_id=str(payment.pk),
+                    failure_reason=f"{exc.code or 'card_error'}: {exc.user_message or 'declined'}",
+                    raw={"source": "charge response", "payment_intent": reference},
+                ),
+            )
+            return reference
+        payment.reference = intent["id"]
+        payment.save(update_fields=["reference", "updated_at"])
+        if intent["status"] == "succeeded":
+            event_store_and_process(
+                gateway=self.name,
+                event=GatewayEvent(
+                    event_id=f"sync:{intent['id']}:succeeded",
+                    type=PAYMENT_SUCCEEDED,
+                    payment_reference=intent["id"],
+                    payment_id=str(payment.pk),
+                    payment_method=payment_method,
+                    raw={"source": "charge response", "payment_intent": intent["id"]},
+                ),
+            )
+        return intent["id"]
+
+    def portal_url(self, *, organization, return_url: str) -> str:
+        _client_timeout()
+        session = _call(
+            stripe.billing_portal.Session.create,
+            customer=stripe_customer_id(organization),
+            return_url=return_url or settings.SITE_URL,
+        )
+        return session["url"]
+
+    def refund(self, *, payment, refund) -> RefundResult:
+        _client_timeout()
+        result = _call(
+            stripe.Refund.create,
+            payment_intent=payment.reference if payment.reference.startswith("pi_") else None,
+            amount=to_stripe_amount(refund.amount_cents, payment.currency),
+            metadata={"refund_id": str(refund.pk), "payment_id": str(payment.pk)},
+            idempotency_key=f"refund-{refund.pk}",
+        )
+        refund.reference = result["id"]
+        refund.save(update_fields=["reference", "updated_at"])
+        status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(result["status"], "pending")
+        return RefundResult(reference=result["id"], status=status, failure_reason=result.get("failure_reason") or "")
+
+    def verify_event(self, *, body: bytes, headers) -> GatewayEvent:
+        raise InvalidSignature("Stripe events enter through /webhooks/stripe (dj-stripe's WebhookEventTrigger).")
+
+    def event_from_payload(self, payload: dict) -> GatewayEvent:
+        from payments.stripe_events import normalize
+
+        events = normalize(payload)
+        if len(events) != 1:
+            raise InvalidSignature("Not a single Stripe event this project handles.")
+        return events[0]
+
+    def validate_payment_method(self, payment_method: str) -> bool:
+        return payment_method.startswith("pm_")
