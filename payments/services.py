@@ -554,6 +554,5 @@ def payment_method_update(*, organization: Organization, payment_method_id: str)
     gateway = get_gateway(subscription.gateway or None)
     if not gateway.validate_payment_method(payment_method_id):
         raise ValidationFailed.for_field("payment_method_id", f"Not a valid {gateway.name} payment method.")
-    return subscription_payment_method_save(
-        subscription=subscription, gateway=gateway.name, payment_method=payment_method_id
-    )
+    saved = gateway.set_default_payment_method(organization=organization, payment_method=payment_method_id)
+    return subscription_payment_method_save(subscription=subscription, gateway=gateway.name, payment_method=saved)

@@ -109,3 +109,8 @@ class Gateway(ABC):
 
     def validate_payment_method(self, payment_method: str) -> bool:
         return bool(payment_method)
+
+    def set_default_payment_method(self, *, organization, payment_method: str) -> str:
+        """Make `payment_method` the organization's default at the gateway (where it keeps
+        one); returns the id renewals should charge."""
+        return payment_method

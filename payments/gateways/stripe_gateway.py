@@ -55,8 +55,15 @@ def _call(operation, *args, **kwargs):
         ) from exc
 
 
+_http_client = None
+
+
 def _client_timeout() -> None:
-    stripe.default_http_client = stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
+    """Bound every Stripe call by STRIPE_TIMEOUT_SECONDS (one client for the process)."""
+    global _http_client
+    if _http_client is None or _http_client._timeout != settings.STRIPE_TIMEOUT_SECONDS:
+        _http_client = stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
+        stripe.default_http_client = _http_client
 
 
 def stripe_customer_id(organization) -> str:
@@ -222,3 +229,12 @@ class StripeGateway(Gateway):
 
     def validate_payment_method(self, payment_method: str) -> bool:
         return payment_method.startswith("pm_")
+
+    def set_default_payment_method(self, *, organization, payment_method: str) -> str:
+        """Attach the card to the organization's customer and make it the default; returns
+        the attached method's id (a test token like pm_card_visa becomes a new pm_...)."""
+        _client_timeout()
+        customer = stripe_customer_id(organization)
+        attached = _call(stripe.PaymentMethod.attach, payment_method, customer=customer)
+        _call(stripe.Customer.modify, customer, invoice_settings={"default_payment_method": attached["id"]})
+        return attached["id"]

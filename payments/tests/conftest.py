@@ -10,3 +10,5 @@ from payments.tests.support import (  # noqa: F401 - fixtures
     team,
     team_plan,
 )
+
+from .fake_stripe import fake_stripe  # noqa: F401 - the fake Stripe API fixture

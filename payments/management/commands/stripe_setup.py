@@ -42,7 +42,6 @@ class Command(BaseCommand):
                 "api_version": "",
                 "djstripe_tolerance": 300,
                 "metadata": {},
-                "description": "From STRIPE_WEBHOOK_SECRET (manage.py stripe_setup)",
             },
         )
         self.stdout.write(f"{'Added' if created else 'Updated'} the webhook endpoint {url}.")
