@@ -196,6 +196,9 @@ DEFAULT_GATEWAY = env.str("DEFAULT_GATEWAY", default="sandbox")
 BILLING_GRACE_SECONDS = env.int("BILLING_GRACE_SECONDS", default=3600)
 DUNNING_RETRY_DAYS = [int(day) for day in env.list("DUNNING_RETRY_DAYS", default=["1", "3", "5"])]
 DUNNING_CANCEL_AFTER_DAYS = env.int("DUNNING_CANCEL_AFTER_DAYS", default=7)
+# A collection that failed on the gateway's side (down, timing out) is tried again this
+# much later, without using up a dunning attempt.
+COLLECTION_RETRY_MINUTES = env.int("COLLECTION_RETRY_MINUTES", default=15)
 INCOMPLETE_EXPIRE_HOURS = env.int("INCOMPLETE_EXPIRE_HOURS", default=24)
 IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=48)
 
@@ -215,6 +218,32 @@ DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now (dj-stripe admin forms)
+
+# The Indonesian gateways, in IDR. Xendit: pay links (Xendit Invoices), callbacks carry
+# XENDIT_CALLBACK_TOKEN. Midtrans: Snap; notifications signed with the server key.
+# Organizations in INDONESIA_COUNTRIES pay through INDONESIA_DEFAULT_GATEWAY when a
+# checkout names no gateway (and that gateway is configured and takes the currency).
+XENDIT_SECRET_KEY = env.str("XENDIT_SECRET_KEY", default="")
+XENDIT_CALLBACK_TOKEN = env.str("XENDIT_CALLBACK_TOKEN", default="")
+XENDIT_API_BASE = env.str("XENDIT_API_BASE", default="https://api.xendit.co")
+MIDTRANS_SERVER_KEY = env.str("MIDTRANS_SERVER_KEY", default="")
+MIDTRANS_CLIENT_KEY = env.str("MIDTRANS_CLIENT_KEY", default="")
+MIDTRANS_IS_PRODUCTION = env.bool("MIDTRANS_IS_PRODUCTION", default=False)
+MIDTRANS_API_BASE = env.str(
+    "MIDTRANS_API_BASE",
+    default="https://api.midtrans.com" if MIDTRANS_IS_PRODUCTION else "https://api.sandbox.midtrans.com",
+)
+MIDTRANS_SNAP_BASE = env.str(
+    "MIDTRANS_SNAP_BASE",
+    default="https://app.midtrans.com" if MIDTRANS_IS_PRODUCTION else "https://app.sandbox.midtrans.com",
+)
+# Ask Midtrans' status API before counting a notification as paid (one more call).
+MIDTRANS_VERIFY_STATUS = env.bool("MIDTRANS_VERIFY_STATUS", default=False)
+INDONESIA_DEFAULT_GATEWAY = env.str("INDONESIA_DEFAULT_GATEWAY", default="xendit")
+INDONESIA_COUNTRIES = env.list("INDONESIA_COUNTRIES", default=["ID"])
+# How long a Xendit or Midtrans pay link stays open (Midtrans: at most 7 days).
+PAY_LINK_HOURS = env.int("PAY_LINK_HOURS", default=72)
+GATEWAY_TIMEOUT_SECONDS = env.float("GATEWAY_TIMEOUT_SECONDS", default=20.0)
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
@@ -319,6 +348,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "billing_project.api.schema.wrap_responses_in_envelope",
+        "billing_project.api.schema.document_inbound_webhooks",
     ],
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "organizations.models.Role",

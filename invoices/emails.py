@@ -42,20 +42,34 @@ def invoice_issued_email(*, invoice_id: str) -> None:
     _send(f"Invoice {invoice.number}", "emails/invoice_issued.txt", context, invoice.organization)
 
 
-def payment_failed_email(*, payment_id: str) -> None:
-    from payments.models import Payment
-
-    payment = Payment.objects.select_related("invoice", "organization").filter(pk=payment_id).first()
-    if payment is None:
-        return
-    invoice = payment.invoice
+def _payment_email(payment, subject: str, template: str) -> None:
     context = {
         "payment": payment,
-        "invoice": invoice,
+        "invoice": payment.invoice,
         "amount": format_money(payment.amount_cents, payment.currency),
         "site_url": settings.SITE_URL,
     }
-    _send(f"Payment failed for invoice {invoice.number}", "emails/payment_failed.txt", context, payment.organization)
+    _send(subject, template, context, payment.organization)
+
+
+def _payment(payment_id: str):
+    from payments.models import Payment
+
+    return Payment.objects.select_related("invoice", "organization").filter(pk=payment_id).first()
+
+
+def payment_failed_email(*, payment_id: str) -> None:
+    payment = _payment(payment_id)
+    if payment is not None:
+        _payment_email(payment, f"Payment failed for invoice {payment.invoice.number}", "emails/payment_failed.txt")
+
+
+def payment_link_email(*, payment_id: str) -> None:
+    """A renewal or dunning attempt through a gateway that keeps no card: the link to pay."""
+    payment = _payment(payment_id)
+    if payment is None or payment.status != "pending" or payment.invoice.status != "open" or not payment.checkout_url:
+        return
+    _payment_email(payment, f"Pay invoice {payment.invoice.number}", "emails/payment_link.txt")
 
 
 def subscription_canceled_email(*, subscription_id: str) -> None:

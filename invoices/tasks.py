@@ -60,3 +60,10 @@ def send_payment_reminder_email(invoice_id: str) -> None:
     from .emails import payment_reminder_email
 
     payment_reminder_email(invoice_id=invoice_id)
+
+
+@shared_task(ignore_result=True)
+def send_payment_link_email(payment_id: str) -> None:
+    from .emails import payment_link_email
+
+    payment_link_email(payment_id=payment_id)

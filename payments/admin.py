@@ -4,7 +4,7 @@ from django.shortcuts import render
 
 from billing_project.errors import DomainError
 
-from .models import Dispute, Payment, Refund
+from .models import Dispute, Payment, Refund, RefundStatus
 from .services import payment_refund
 
 
@@ -12,7 +12,7 @@ class RefundInline(admin.TabularInline):
     model = Refund
     extra = 0
     can_delete = False
-    fields = ["created_at", "amount_cents", "status", "reason", "reference", "created_by"]
+    fields = ["created_at", "amount_cents", "status", "reason", "failure_reason", "reference", "created_by"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -62,13 +62,19 @@ class PaymentAdmin(admin.ModelAdmin):
                 done = 0
                 for payment in queryset:
                     try:
-                        payment_refund(
+                        refund = payment_refund(
                             payment=payment,
                             amount_cents=form.cleaned_data["amount_cents"],
                             reason=form.cleaned_data["reason"],
                             actor=request.user,
                         )
                         done += 1
+                        if refund.status == RefundStatus.MANUAL:
+                            self.message_user(request, f"{payment}: {refund.failure_reason}", messages.WARNING)
+                        elif refund.status == RefundStatus.FAILED:
+                            self.message_user(
+                                request, f"{payment}: the refund failed ({refund.failure_reason})", messages.ERROR
+                            )
                     except DomainError as exc:
                         self.message_user(request, f"{payment}: {exc.message}", messages.ERROR)
                 if done:

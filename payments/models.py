@@ -73,6 +73,7 @@ class RefundStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    MANUAL = "manual", "Manual: returned outside the gateway"
 
 
 class Refund(models.Model):

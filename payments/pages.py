@@ -99,6 +99,10 @@ def _portal_action(request, organization: Organization) -> str:
     return ""
 
 
+def _sandbox_methods(subscription) -> bool:
+    return subscription is None or subscription.gateway in ("", "sandbox")
+
+
 @require_http_methods(["GET", "POST"])
 def billing_portal(request, token: str):
     from subscriptions.selectors import live_subscription
@@ -118,7 +122,9 @@ def billing_portal(request, token: str):
         "organization": organization,
         "subscription": subscription,
         "plan_price": format_money(subscription.plan.price_cents, subscription.plan.currency) if subscription else "",
-        "payment_methods": sandbox.PAYMENT_METHODS,
+        # Gateways without saved payment methods (Xendit, Midtrans) are paid by link.
+        "payment_methods": sandbox.PAYMENT_METHODS if _sandbox_methods(subscription) else (),
+        "gateway": subscription.gateway if subscription else "",
         "invoices": [
             {
                 "invoice": invoice,

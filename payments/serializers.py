@@ -7,7 +7,14 @@ class CheckoutCreateInputSerializer(serializers.Serializer):
     plan_id = serializers.UUIDField()
     success_url = serializers.URLField(max_length=2000)
     cancel_url = serializers.URLField(max_length=2000)
-    gateway = serializers.CharField(required=False, max_length=20, help_text="Default: the server's DEFAULT_GATEWAY.")
+    gateway = serializers.CharField(
+        required=False,
+        max_length=20,
+        help_text=(
+            "sandbox, stripe, xendit or midtrans (configured ones). Default: for an organization in Indonesia, "
+            "INDONESIA_DEFAULT_GATEWAY when it is configured and takes the plan's currency; else DEFAULT_GATEWAY."
+        ),
+    )
 
 
 class CheckoutOutputSerializer(serializers.Serializer):

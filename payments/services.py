@@ -19,7 +19,7 @@ from invoices.models import Invoice, InvoiceReason, InvoiceStatus
 from invoices.services import invoice_mark_paid
 from organizations.models import Organization
 
-from .gateways import get_gateway
+from .gateways import get_gateway, saves_payment_methods
 from .gateways.base import (
     DISPUTE_CLOSED,
     DISPUTE_OPENED,
@@ -30,6 +30,7 @@ from .gateways.base import (
     PAYMENT_SUCCEEDED,
     REFUND_FAILED,
     REFUND_SUCCEEDED,
+    REFUNDS_REPORTED,
     Gateway,
     GatewayEvent,
 )
@@ -53,7 +54,17 @@ def with_query(url: str, **params) -> str:
     return f"{url}{separator}{urlencode(params)}"
 
 
-def gateway_for(name: str | None, currency: str) -> Gateway:
+def gateway_for(name: str | None, currency: str, organization: Organization | None = None) -> Gateway:
+    """The gateway a payment goes through: the one named, else the country's default for an
+    organization in INDONESIA_COUNTRIES (when configured and taking the currency), else
+    DEFAULT_GATEWAY. A gateway that does not take the currency is a 400."""
+    if not name and organization is not None and organization.country in settings.INDONESIA_COUNTRIES:
+        try:
+            local = get_gateway(settings.INDONESIA_DEFAULT_GATEWAY)
+        except ValidationFailed:
+            local = None  # not configured on this server
+        if local is not None and local.supports_currency(currency):
+            return local
     gateway = get_gateway(name)
     if not gateway.supports_currency(currency):
         raise ValidationFailed.for_field(
@@ -76,13 +87,26 @@ def _new_payment(invoice: Invoice, *, gateway: Gateway, kind: str, **fields) -> 
 
 
 def hosted_payment_create(
-    *, invoice: Invoice, gateway: Gateway, kind: str, success_url: str = "", cancel_url: str = "", description: str
+    *,
+    invoice: Invoice,
+    gateway: Gateway,
+    kind: str,
+    success_url: str = "",
+    cancel_url: str = "",
+    description: str,
+    attempt: int = 1,
 ) -> Payment:
     """A payment the customer completes on the gateway's page (checkout or pay link)."""
-    payment = _new_payment(invoice, gateway=gateway, kind=kind, success_url=success_url, cancel_url=cancel_url)
+    payment = _new_payment(
+        invoice, gateway=gateway, kind=kind, success_url=success_url, cancel_url=cancel_url, attempt=attempt
+    )
     if kind == PaymentKind.CHECKOUT:
+        # Back from the gateway's page with the session id `checkout/success` reads.
         session = gateway.create_checkout(
-            payment=payment, success_url=success_url, cancel_url=cancel_url, description=description
+            payment=payment,
+            success_url=with_query(success_url, session_id=str(payment.pk)) if success_url else "",
+            cancel_url=cancel_url,
+            description=description,
         )
     else:
         session = gateway.pay_link(payment=payment, description=description)
@@ -115,6 +139,8 @@ def invoice_collect(*, invoice: Invoice, now: datetime | None = None, attempt: i
         invoice.attempt_count = attempt
         invoice.next_payment_attempt = next_attempt_after(invoice=invoice, attempt=attempt, now=now)
         invoice.save(update_fields=["attempt_count", "next_payment_attempt", "updated_at"])
+        if not method and subscription is not None and not saves_payment_methods(subscription.gateway or ""):
+            return _collect_by_link(invoice, gateway=get_gateway(subscription.gateway), attempt=attempt)
         if not method:
             if attempt > 1:  # no card to charge: remind the customer to pay by link
                 from invoices.tasks import send_payment_reminder_email
@@ -134,6 +160,22 @@ def invoice_collect(*, invoice: Invoice, now: datetime | None = None, attempt: i
         return payment
 
 
+def _collect_by_link(invoice: Invoice, *, gateway: Gateway, attempt: int) -> Payment:
+    """A gateway without saved payment methods (Xendit, Midtrans): each collection attempt
+    is a new pay link, emailed to the customer. Runs in invoice_collect's transaction."""
+    from invoices.tasks import send_payment_link_email
+
+    payment = hosted_payment_create(
+        invoice=invoice,
+        gateway=gateway,
+        kind=PaymentKind.PAY_LINK,
+        description=f"Invoice {invoice.number}",
+        attempt=attempt,
+    )
+    send_payment_link_email.delay_on_commit(str(payment.pk))
+    return payment
+
+
 @transaction.atomic
 def payment_refund(*, payment: Payment, amount_cents: int | None = None, reason: str = "", actor=None) -> Refund:
     """Return money of a succeeded payment through its gateway (at most what is left)."""
@@ -147,10 +189,11 @@ def payment_refund(*, payment: Payment, amount_cents: int | None = None, reason:
     refund = Refund.objects.create(payment=payment, amount_cents=amount, reason=reason, created_by=actor)
     result = get_gateway(payment.gateway).refund(payment=payment, refund=refund)
     refund.refresh_from_db()
-    if refund.status == RefundStatus.PENDING and result.status == "failed":
-        refund.status = RefundStatus.FAILED
-        refund.failure_reason = result.failure_reason
-        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+    if refund.status == RefundStatus.PENDING and result.status in ("failed", "succeeded", "manual"):
+        # The gateway answered at once (a refund it cannot make is recorded as manual:
+        # staff return the money outside it, and it counts against what is refundable).
+        _refund_settled(refund, status=result.status, reason=result.failure_reason)
+        refund.refresh_from_db()
     return refund
 
 
@@ -187,7 +230,10 @@ def gateway_event_apply(*, gateway: str, event: GatewayEvent) -> bool:
         if refund is None:
             logger.warning("%s refund event %s for unknown refund", gateway, event.event_id)
             return False
-        return _refund_settled(refund, succeeded=event.type == REFUND_SUCCEEDED, reason=event.failure_reason)
+        status = RefundStatus.SUCCEEDED if event.type == REFUND_SUCCEEDED else RefundStatus.FAILED
+        return _refund_settled(refund, status=status, reason=event.failure_reason)
+    if event.type == REFUNDS_REPORTED:
+        return _refunds_reported(gateway, event)
     return False
 
 
@@ -245,7 +291,12 @@ def _save_checkout_card(payment: Payment) -> None:
     from subscriptions.services import subscription_payment_method_save
 
     subscription = payment.invoice.subscription
-    if subscription is not None and payment.payment_method and payment.kind != PaymentKind.OFF_SESSION:
+    if (
+        subscription is not None
+        and payment.payment_method
+        and payment.kind != PaymentKind.OFF_SESSION
+        and saves_payment_methods(payment.gateway)
+    ):
         subscription_payment_method_save(
             subscription=subscription, gateway=payment.gateway, payment_method=payment.payment_method
         )
@@ -322,17 +373,16 @@ def _payment_failed(payment: Payment, event: GatewayEvent) -> bool:
     return True
 
 
-def _refund_settled(refund: Refund, *, succeeded: bool, reason: str) -> bool:
+def _refund_settled(refund: Refund, *, status: str, reason: str = "") -> bool:
+    """A pending refund ends: failed, succeeded, or manual (the last two return money)."""
     if refund.status != RefundStatus.PENDING:
         return False
     payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
-    if not succeeded:
-        refund.status = RefundStatus.FAILED
-        refund.failure_reason = reason[:500]
-        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+    refund.status = status
+    refund.failure_reason = reason[:500]
+    refund.save(update_fields=["status", "failure_reason", "updated_at"])
+    if status == RefundStatus.FAILED:
         return True
-    refund.status = RefundStatus.SUCCEEDED
-    refund.save(update_fields=["status", "updated_at"])
     payment.amount_refunded_cents += refund.amount_cents
     payment.status = (
         PaymentStatus.REFUNDED
@@ -341,6 +391,70 @@ def _refund_settled(refund: Refund, *, succeeded: bool, reason: str) -> bool:
     )
     payment.save(update_fields=["amount_refunded_cents", "status", "updated_at"])
     return True
+
+
+def _refunds_reported(gateway: str, event: GatewayEvent) -> bool:
+    """The gateway lists the refunds of a payment: those made here are settled, those made
+    on its dashboard are recorded, and a cumulative total above what is known is recorded
+    as one more refund."""
+    payment = Payment.objects.select_for_update().filter(gateway=gateway, reference=event.payment_reference).first()
+    if payment is None and event.refund_reference:
+        known = Refund.objects.filter(payment__gateway=gateway, reference=event.refund_reference).first()
+        payment = Payment.objects.select_for_update().get(pk=known.payment_id) if known else None
+    if payment is None:
+        logger.warning("%s refund event %s for an unknown payment %s", gateway, event.event_id, event.payment_reference)
+        return False
+    changed = False
+    if payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED, PaymentStatus.CANCELED):
+        # A refund means the money was paid: a success notification lost or still on its
+        # way is applied first, so status only moves forward (paid, then refunded).
+        if Invoice.objects.filter(pk=payment.invoice_id, status=InvoiceStatus.OPEN).exists():
+            paid = GatewayEvent(event_id=event.event_id, type=PAYMENT_SUCCEEDED, payment_reference=payment.reference)
+            changed = _payment_succeeded(payment, paid)
+        else:
+            payment.status, payment.succeeded_at = PaymentStatus.SUCCEEDED, timezone.now()
+            payment.save(update_fields=["status", "succeeded_at", "updated_at"])
+            changed = True
+    for reported in event.refunds:
+        refund = _reported_refund(payment, reported, gateway)
+        if refund is not None and refund.status == RefundStatus.PENDING:
+            changed = _refund_settled(refund, status=RefundStatus.SUCCEEDED) or changed
+    payment.refresh_from_db()
+    if event.refunded_total is not None and event.refunded_total > payment.amount_refunded_cents:
+        refund = Refund.objects.create(
+            payment=payment,
+            amount_cents=min(event.refunded_total, payment.amount_cents) - payment.amount_refunded_cents,
+            reference=f"{event.payment_reference}:refunded:{event.refunded_total}",
+            reason=f"refunded at {gateway}",
+        )
+        changed = _refund_settled(refund, status=RefundStatus.SUCCEEDED) or changed
+    return changed
+
+
+def _reported_refund(payment: Payment, reported, gateway: str) -> Refund | None:
+    """This project's record of a refund the gateway reports; created when it was made on
+    the gateway's dashboard (None when nothing is left to refund)."""
+    refunds = Refund.objects.select_for_update().filter(payment=payment)
+    refund = refunds.filter(reference=reported.reference).first() if reported.reference else None
+    if refund is None and reported.refund_id:
+        try:
+            refund = refunds.filter(pk=uuid.UUID(reported.refund_id)).first()
+        except ValueError:
+            refund = None
+    if refund is not None:
+        if not refund.reference:
+            refund.reference = reported.reference
+            refund.save(update_fields=["reference", "updated_at"])
+        return refund
+    left = payment.amount_cents - payment.amount_refunded_cents
+    if left <= 0 or reported.amount_cents <= 0:
+        return None
+    return Refund.objects.create(
+        payment=payment,
+        amount_cents=min(reported.amount_cents, left),
+        reference=reported.reference,
+        reason=(reported.reason or f"refunded at {gateway}")[:500],
+    )
 
 
 def payment_for_checkout(*, organization: Organization, session_id) -> Payment:
@@ -386,7 +500,7 @@ def checkout_create(
         raise ValidationFailed.for_field("plan_id", "Choose an active paid plan.")
     redirect_url_check(success_url, "success_url")
     redirect_url_check(cancel_url, "cancel_url")
-    gateway = gateway_for(gateway_name, plan.currency)
+    gateway = gateway_for(gateway_name, plan.currency, organization)
     Organization.objects.select_for_update().filter(pk=organization.pk).first()
     live = live_subscription(organization_id=organization.pk)
     if live is not None:
@@ -474,7 +588,9 @@ def invoice_pay_link(*, organization: Organization, invoice_id, gateway_name: st
         invoice_mark_paid(invoice=invoice)
         return {"status": "paid"}
     subscription = invoice.subscription
-    gateway = gateway_for(gateway_name or (subscription.gateway if subscription else None), invoice.currency)
+    gateway = gateway_for(
+        gateway_name or (subscription.gateway if subscription else None), invoice.currency, organization
+    )
     payment = hosted_payment_create(
         invoice=invoice, gateway=gateway, kind=PaymentKind.PAY_LINK, description=f"Invoice {invoice.number}"
     )
@@ -502,7 +618,7 @@ def credits_purchase_checkout(
         raise ValidationFailed.for_field("amount_cents", "Must be a positive whole number.")
     redirect_url_check(success_url, "success_url")
     redirect_url_check(cancel_url, "cancel_url")
-    gateway = gateway_for(gateway_name, organization.currency)
+    gateway = gateway_for(gateway_name, organization.currency, organization)
     draft = Draft(
         organization_id=organization.pk,
         subscription=None,

@@ -26,7 +26,39 @@ def event_receive(*, gateway: str, body: bytes, headers) -> InboundEvent:
     from payments.gateways import get_gateway
 
     event = get_gateway(gateway).verify_event(body=body, headers=headers)
+    _amount_check(gateway, event)
     return event_store_and_process(gateway=gateway, event=event)
+
+
+def _amount_check(gateway: str, event) -> None:
+    """A success for another amount or currency than the payment asked is refused before
+    anything is stored (a tampered or misrouted callback); an unknown payment passes on,
+    to be acknowledged and logged."""
+    from payments.gateways.base import PAYMENT_SUCCEEDED, AmountMismatch
+    from payments.models import Payment
+
+    if event.type != PAYMENT_SUCCEEDED or event.amount_cents is None or not event.payment_reference:
+        return
+    payment = (
+        Payment.objects.filter(gateway=gateway, reference=event.payment_reference)
+        .only("amount_cents", "currency")
+        .first()
+    )
+    if payment is None:
+        return
+    currency_differs = event.currency and event.currency.upper() != payment.currency.upper()
+    if event.amount_cents != payment.amount_cents or currency_differs:
+        logger.warning(
+            "%s event %s: %s %s paid for payment %s of %s %s; refused",
+            gateway,
+            event.event_id,
+            event.amount_cents,
+            event.currency,
+            payment.pk,
+            payment.amount_cents,
+            payment.currency,
+        )
+        raise AmountMismatch()
 
 
 def event_store_and_process(*, gateway: str, event) -> InboundEvent:

@@ -115,3 +115,99 @@ def error_response(description: str) -> OpenApiResponse:
 def message_response(description: str) -> OpenApiResponse:
     """A success whose `data` is a short human-readable string."""
     return OpenApiResponse(response=OpenApiTypes.STR, description=description)
+
+
+# The gateways' inbound webhooks are plain Django views outside /api/ (no envelope: the
+# gateways read `{"received": true}`); they are documented here by hand.
+_WEBHOOKS = {
+    "stripe": (
+        "Stripe events",
+        "Verified by dj-stripe: the `Stripe-Signature` header (timestamped HMAC-SHA256 of the body with "
+        "STRIPE_WEBHOOK_SECRET, 300 s tolerance either way). Stored and applied once per event id.",
+        {
+            "name": "Stripe-Signature",
+            "example": "t=1764000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd",
+        },
+    ),
+    "xendit": (
+        "Xendit invoice and refund callbacks",
+        "Accepted only when the `x-callback-token` header equals XENDIT_CALLBACK_TOKEN (constant-time; else "
+        "401). Invoice `PAID` / `SETTLED` pay the invoice, `EXPIRED` is a failed attempt; `refund.succeeded` / "
+        "`refund.failed` settle refunds. Idempotent on the Xendit id and status.",
+        {"name": "x-callback-token", "example": "your-callback-verification-token"},
+    ),
+    "midtrans": (
+        "Midtrans HTTP notifications",
+        "Read only when the body's `signature_key` equals SHA-512(order_id + status_code + gross_amount + "
+        "MIDTRANS_SERVER_KEY). A payment counts with status_code 200, transaction_status settlement or capture "
+        "and fraud_status accept; `pending` waits; deny / cancel / expire are failed attempts; refund / "
+        "partial_refund record refunds. Idempotent on transaction_id + status.",
+        None,
+    ),
+    "sandbox": (
+        "Sandbox gateway events",
+        "The offline sandbox gateway's events, signed in `X-Sandbox-Signature` (`t=...,v1=...`, HMAC-SHA256 "
+        "keyed from SECRET_KEY, 300 s tolerance).",
+        {"name": "X-Sandbox-Signature", "example": "t=1764000000,v1=..."},
+    ),
+}
+
+
+def document_inbound_webhooks(result, generator, request, public):
+    """Postprocessing hook: POST /webhooks/{stripe,xendit,midtrans,sandbox}."""
+    error = {"content": {"application/json": {"schema": _ERROR_REF}}}
+    received = {
+        "type": "object",
+        "properties": {"received": {"type": "boolean", "enum": [True]}},
+        "required": ["received"],
+    }
+    for gateway, (summary, description, header) in _WEBHOOKS.items():
+        operation = {
+            "operationId": f"webhooks_{gateway}_receive",
+            "summary": summary,
+            "description": description
+            + " A bad signature or token changes nothing; a replayed event is 200 and changes nothing; an event "
+            "whose processing failed is 500 and kept for the gateway's retry.",
+            "tags": ["webhooks"],
+            "security": [],
+            "parameters": [
+                {
+                    "in": "header",
+                    "name": header["name"],
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "example": header["example"],
+                }
+            ]
+            if header
+            else [],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+            },
+            "responses": {
+                "200": {
+                    "description": "Stored and applied (or a replay).",
+                    "content": {"application/json": {"schema": received}},
+                },
+                "400": {"description": "Bad signature, malformed body, or an amount that does not match.", **error},
+                "500": {
+                    "description": "Processing failed; the event is kept and applied on redelivery.",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "received": {"type": "boolean", "enum": [False]},
+                                    "error": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+            },
+        }
+        if gateway == "xendit":
+            operation["responses"]["401"] = {"description": "Missing or wrong x-callback-token.", **error}
+        result.setdefault("paths", {})[f"/webhooks/{gateway}"] = {"post": operation}
+    return result

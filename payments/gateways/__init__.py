@@ -19,7 +19,7 @@ def register(cls: type[Gateway]) -> type[Gateway]:
 def get_gateway(name: str | None = None) -> Gateway:
     """The gateway called `name` (default: DEFAULT_GATEWAY); a 400 when it is unknown or
     not configured."""
-    from . import sandbox, stripe_gateway  # noqa: F401 - register themselves
+    from . import midtrans, sandbox, stripe_gateway, xendit  # noqa: F401 - register themselves
 
     name = name or settings.DEFAULT_GATEWAY
     cls = _REGISTRY.get(name)
@@ -31,8 +31,16 @@ def get_gateway(name: str | None = None) -> Gateway:
     return gateway
 
 
+def saves_payment_methods(name: str) -> bool:
+    """Whether the gateway keeps a payment method renewals can charge (configured or not)."""
+    from . import midtrans, sandbox, stripe_gateway, xendit  # noqa: F401
+
+    cls = _REGISTRY.get(name)
+    return cls is None or cls.saves_payment_methods
+
+
 def gateway_names() -> list[str]:
-    from . import sandbox, stripe_gateway  # noqa: F401
+    from . import midtrans, sandbox, stripe_gateway, xendit  # noqa: F401
 
     return sorted(_REGISTRY)
 

@@ -27,12 +27,23 @@ class InvalidSignature(DomainError):
     default_message = "The webhook signature is missing or invalid."
 
 
+class AmountMismatch(DomainError):
+    """A verified event says a payment succeeded for another amount than was asked."""
+
+    status_code = 400
+    code = "amount_mismatch"
+    default_message = "The event's amount or currency does not match the payment."
+
+
 # Normalized event types every gateway's events are turned into.
 PAYMENT_SUCCEEDED = "payment.succeeded"
 PAYMENT_FAILED = "payment.failed"
 PAYMENT_PENDING = "payment.pending"
 REFUND_SUCCEEDED = "refund.succeeded"
 REFUND_FAILED = "refund.failed"
+# The gateway reports the refunds of a payment (made through this project or on the
+# gateway's dashboard): `refunds` lists them, `refunded_total` is the cumulative amount.
+REFUNDS_REPORTED = "refunds.reported"
 DISPUTE_OPENED = "dispute.opened"
 DISPUTE_CLOSED = "dispute.closed"
 PAYMENT_METHOD_ATTACHED = "payment_method.attached"
@@ -53,6 +64,16 @@ class GatewayEvent:
     payment_method: str = ""
     failure_reason: str = ""
     raw: dict = field(default_factory=dict)
+    refunds: tuple[ReportedRefund, ...] = ()
+    refunded_total: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportedRefund:
+    reference: str  # the gateway's id of the refund
+    amount_cents: int
+    refund_id: str = ""  # this project's Refund id, when the gateway echoes it
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,13 +85,32 @@ class HostedSession:
 @dataclass(frozen=True)
 class RefundResult:
     reference: str
-    status: str  # "pending" | "succeeded" | "failed"
+    status: str  # "pending" | "succeeded" | "failed" | "manual" (the gateway cannot refund it)
     failure_reason: str = ""
+
+
+def in_app_portal_url(*, organization, return_url: str) -> str:
+    """The billing portal page of this app, behind an hour-long signed link: for gateways
+    without a portal of their own."""
+    from urllib.parse import urlencode
+
+    from django.conf import settings
+    from django.core.signing import TimestampSigner
+    from django.urls import reverse
+
+    token = TimestampSigner(salt="billing-portal").sign(str(organization.pk))
+    url = settings.SITE_URL + reverse("billing-portal-page", args=[token])
+    if return_url:
+        url += "?" + urlencode({"return_url": return_url})
+    return url
 
 
 class Gateway(ABC):
     name: str = ""
     currencies: frozenset[str] | None = None  # None: any
+    # False: the gateway keeps no payment method to charge later, so renewals and dunning
+    # send a new pay link instead of charging (Xendit, Midtrans).
+    saves_payment_methods: bool = True
 
     def is_configured(self) -> bool:
         return True

@@ -15,7 +15,6 @@ import secrets
 import time
 
 from django.conf import settings
-from django.core.signing import TimestampSigner
 from django.urls import reverse
 
 from . import register
@@ -28,6 +27,7 @@ from .base import (
     HostedSession,
     InvalidSignature,
     RefundResult,
+    in_app_portal_url,
 )
 
 PM_OK = "pm_sandbox_ok"
@@ -94,13 +94,7 @@ class SandboxGateway(Gateway):
         return payment.reference
 
     def portal_url(self, *, organization, return_url: str) -> str:
-        token = TimestampSigner(salt="billing-portal").sign(str(organization.pk))
-        url = settings.SITE_URL + reverse("billing-portal-page", args=[token])
-        if return_url:
-            from urllib.parse import urlencode
-
-            url += "?" + urlencode({"return_url": return_url})
-        return url
+        return in_app_portal_url(organization=organization, return_url=return_url)
 
     def refund(self, *, payment, refund) -> RefundResult:
         reference = f"sbx_re_{secrets.token_urlsafe(18)}"
