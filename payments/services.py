@@ -160,6 +160,27 @@ def invoice_collect(*, invoice: Invoice, now: datetime | None = None, attempt: i
         return payment
 
 
+def invoice_collect_or_retry_later(
+    *, invoice: Invoice, attempt: int | None = None, now: datetime | None = None
+) -> Payment | None:
+    """invoice_collect, but a failure (the gateway down, a pay link it could not make) is
+    logged instead of raised: its writes are rolled back, the attempt is not used up, and
+    the invoice is due again COLLECTION_RETRY_MINUTES later for the billing cycle's retry
+    step. Returns None then."""
+    from datetime import timedelta
+
+    try:
+        return invoice_collect(invoice=invoice, attempt=attempt, now=now)
+    except Exception:
+        logger.exception("Collecting invoice %s failed; it is retried later", invoice.pk)
+        made = invoice.attempt_count if attempt is None else attempt - 1
+        retry_at = (now or timezone.now()) + timedelta(minutes=settings.COLLECTION_RETRY_MINUTES)
+        Invoice.objects.filter(pk=invoice.pk, status=InvoiceStatus.OPEN, attempt_count=made).update(
+            next_payment_attempt=retry_at
+        )
+        return None
+
+
 def _collect_by_link(invoice: Invoice, *, gateway: Gateway, attempt: int) -> Payment:
     """A gateway without saved payment methods (Xendit, Midtrans): each collection attempt
     is a new pay link, emailed to the customer. Runs in invoice_collect's transaction."""

@@ -1,42 +1,23 @@
-import logging
-
 from celery import shared_task
-
-logger = logging.getLogger(__name__)
 
 
 def _collect(invoice_id: str, attempt: int, now: str | None) -> None:
-    """One collection attempt. When it fails (the gateway down, a pay link that could not
-    be made), its writes are rolled back and the attempt is not used up: the invoice is due
-    again COLLECTION_RETRY_MINUTES later, for the billing cycle's retry step."""
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.utils import timezone
     from django.utils.dateparse import parse_datetime
 
-    from invoices.models import Invoice, InvoiceStatus
+    from invoices.models import Invoice
 
-    from .services import invoice_collect
+    from .services import invoice_collect_or_retry_later
 
-    moment = parse_datetime(now) if now else None
     invoice = Invoice.objects.filter(pk=invoice_id).first()
-    if invoice is None:
-        return
-    try:
-        invoice_collect(invoice=invoice, attempt=attempt, now=moment)
-    except Exception:
-        logger.exception("Collecting invoice %s (attempt %s) failed; it is retried later", invoice_id, attempt)
-        retry_at = (moment or timezone.now()) + timedelta(minutes=settings.COLLECTION_RETRY_MINUTES)
-        Invoice.objects.filter(pk=invoice_id, status=InvoiceStatus.OPEN, attempt_count=attempt - 1).update(
-            next_payment_attempt=retry_at
-        )
+    if invoice is not None:
+        invoice_collect_or_retry_later(invoice=invoice, attempt=attempt, now=parse_datetime(now) if now else None)
 
 
 @shared_task(ignore_result=True, acks_late=True)
 def collect_invoice(invoice_id: str, attempt: int, now: str | None = None) -> None:
     """Make collection attempt `attempt` of an invoice (a repeat of a done attempt does
-    nothing). `now` (ISO time) is the cycle's clock, for `run_billing_cycle --now`."""
+    nothing; a failed one is retried later). `now` (ISO time) is the cycle's clock, for
+    `run_billing_cycle --now`."""
     _collect(invoice_id, attempt, now)
 
 

@@ -157,7 +157,7 @@ class SubscriptionUpgradeView(BillingActionView):
         responses={200: s.UpgradeOutputSerializer},
     )
     def put(self, request):
-        from payments.services import invoice_collect
+        from payments.services import invoice_collect_or_retry_later
 
         data = s.UpgradeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -171,7 +171,8 @@ class SubscriptionUpgradeView(BillingActionView):
             actor=request.user,
         )
         if invoice is not None and invoice.status == "open":
-            invoice_collect(invoice=invoice, now=timezone.now())
+            # The plan has changed; a gateway failure leaves the invoice open and retried.
+            invoice_collect_or_retry_later(invoice=invoice, now=timezone.now())
             invoice.refresh_from_db()
         subscription.refresh_from_db()
         return ok(

@@ -66,25 +66,20 @@ connection closes unanswered). Every request is in `fake.requests` (`calls()`).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import copy
 import hashlib
 import json
 import re
 import secrets
-import socket
-import threading
-import traceback
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
+
+from payments.tests.fake_http import FakeHandler, FakeHTTPServer, Rule, basic_auth_user
 
 __all__ = [
     "DEFAULT_API_BASE",
@@ -206,143 +201,35 @@ class FakeRequest:
     status: int = 0
 
 
-@dataclass
-class _Rule:
-    method: str | None
-    prefix: str
-    times: int
-    status: int = 500
-    message: str = ""  # set for fail_next rules
-    seconds: float = 0.0
-    drop: bool = False
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and path.startswith(self.prefix)
-
-
 # --- the server ---------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, fake: FakeMidtrans):
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "FakeMidtrans/1.0"
-    timeout = 120
 
-    server: _Server
-
-    def setup(self):
-        super().setup()
-        self.server.fake._track_connection(self.connection, open_=True)
-
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track_connection(self.connection, open_=False)
-
-    def log_message(self, format, *args):  # quiet: tests read fake.requests instead
-        pass
-
-    def _serve(self):
-        fake = self.server.fake
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            answer = fake._respond(self.command, self.path, dict(self.headers.items()), body)
-            if answer is None:  # dropped: the connection just closes
-                self.close_connection = True
-                return
-            status, payload, hold = answer
-            if hold:
-                fake._stopping.wait(hold)
-            data = json.dumps(payload).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
-            self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = FakeHandler._serve
 
 
-class FakeMidtrans:
+class FakeMidtrans(FakeHTTPServer):
     """In-memory Midtrans (Snap + Core API), served over HTTP on 127.0.0.1. Use as a
     context manager or start()/stop(); `url` is the base for both MIDTRANS_SNAP_BASE and
     MIDTRANS_API_BASE."""
 
+    name = "FakeMidtrans"
+    handler_class = _Handler
+    requests: list[FakeRequest]
     merchant_id = FAKE_MERCHANT_ID
     snap_redirect_base = "https://app.sandbox.midtrans.com/snap/v4/redirection/"
 
     def __init__(self, server_key: str = FAKE_SERVER_KEY, client_key: str = FAKE_CLIENT_KEY):
+        super().__init__()
         self.server_key = server_key
         self.client_key = client_key
         self.errors_as_http_200 = False
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set = set()
         self._transactions: dict[str, dict] = {}  # order_id -> record
-        self._rules: list[_Rule] = []
         self._refund_seq = 0
         self._taken = 0
-        self.requests: list[FakeRequest] = []
-        self.unhandled: list[tuple[str, str]] = []
-        self.errors: list[str] = []  # the fake's own crashes (tracebacks), never injected failures
         self.notifications: list[dict] = []
-        self.url = ""
-
-    # --- lifecycle ----------------------------------------------------------------------
-
-    def start(self) -> FakeMidtrans:
-        self._stopping.clear()
-        self._server = _Server(self)
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="FakeMidtrans", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:  # idle keep-alive connections: end their threads
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeMidtrans:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def _track_connection(self, connection, *, open_: bool) -> None:
-        with self._lock:
-            if open_:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
 
     # --- test-facing API ----------------------------------------------------------------
 
@@ -377,25 +264,12 @@ class FakeMidtrans:
     def signature_key(self, order_id: str, status_code: str, gross_amount: str) -> str:
         return signature_key(order_id, status_code, gross_amount, self.server_key)
 
-    def calls(self, method: str | None = None, path_prefix: str = "") -> list[FakeRequest]:
-        """The requests received, optionally only one method and/or under a path prefix."""
-        with self._lock:
-            return [
-                request
-                for request in self.requests
-                if (method is None or request.method == method) and request.path.startswith(path_prefix)
-            ]
-
     def take_notifications(self) -> list[dict]:
         """Notifications made since the last take_notifications()."""
         with self._lock:
             fresh = self.notifications[self._taken :]
             self._taken = len(self.notifications)
             return copy.deepcopy(fresh)
-
-    def assert_all_handled(self) -> None:
-        assert not self.unhandled, f"FakeMidtrans got requests it does not implement: {self.unhandled}"
-        assert not self.errors, "FakeMidtrans crashed:\n" + "\n".join(self.errors)
 
     def fail_next(
         self, path_prefix: str, status: int = 500, *, method: str | None = None, times: int = 1, message: str = ""
@@ -404,17 +278,7 @@ class FakeMidtrans:
         are processed: HTTP `status` with Snap's `{"error_messages": [...]}` under /snap,
         the Core API's `{"status_code": ..., "status_message": ...}` elsewhere."""
         with self._lock:
-            self._rules.append(_Rule(method, path_prefix, times, status=status, message=message or INTERNAL_ERROR))
-
-    def delay_next(
-        self, path_prefix: str, seconds: float, *, method: str | None = None, times: int = 1, drop: bool = False
-    ) -> None:
-        """Hold back the answer to the next `times` requests under `path_prefix` by
-        `seconds`. The request is processed at once (Midtrans acted, the answer is late),
-        so a client timeout leaves its effects in place. With drop=True the request is not
-        processed: after the wait the connection closes without an answer."""
-        with self._lock:
-            self._rules.append(_Rule(method, path_prefix, times, seconds=seconds, drop=drop))
+            self._rules.append(Rule(method, path_prefix, times, status=status, error=message or INTERNAL_ERROR))
 
     # --- helpers that play the customer's and Midtrans' side -----------------------------
 
@@ -534,42 +398,32 @@ class FakeMidtrans:
     # --- HTTP plumbing ------------------------------------------------------------------
 
     def _respond(self, method: str, raw_path: str, headers: dict, raw_body: bytes):
-        """(status, json, hold_seconds), or None to drop the connection."""
+        """(status, json, headers, hold_seconds), or None to drop the connection."""
         headers = {key.lower(): value for key, value in headers.items()}
         split = urlsplit(raw_path)
         path = split.path.rstrip("/") or "/"
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         snap = path.startswith("/snap/")
         body, parse_error = self._parse_body(method, raw_body)
-        api_key = self._key_of(headers.get("authorization", ""))
+        api_key = basic_auth_user(headers.get("authorization", ""))
         record = FakeRequest(method, path, query, body, headers, api_key)
-        with self._lock:
-            self.requests.append(record)
-            rule = next((rule for rule in self._rules if rule.matches(method, path)), None)
-            if rule is not None:
-                rule.times -= 1
-                if rule.times <= 0:
-                    self._rules.remove(rule)
+        rule = self._take_rule(record)
 
         def answer(status: int, payload: Any, hold: float = 0.0):
             record.status = status
-            return status, payload, hold
+            return status, payload, {}, hold
 
         def error(exc: SnapError | CoreError, hold: float = 0.0):
             status = 200 if isinstance(exc, CoreError) and self.errors_as_http_200 else exc.status
             return answer(status, exc.body, hold)
 
-        hold = 0.0
-        if rule is not None and rule.seconds:
-            if rule.drop:
-                self._stopping.wait(rule.seconds)
-                record.status = -1
-                return None
-            hold = rule.seconds
-        if rule is not None and rule.message:  # an injected failure
+        hold = self._hold(rule, record)
+        if hold is None:
+            return None
+        if rule is not None and rule.error:  # an injected failure: its message
             if snap:
-                return answer(rule.status, {"error_messages": [rule.message]}, hold)
-            return answer(rule.status, {"status_code": str(rule.status), "status_message": rule.message}, hold)
+                return answer(rule.status, {"error_messages": [rule.error]}, hold)
+            return answer(rule.status, {"status_code": str(rule.status), "status_message": rule.error}, hold)
 
         if api_key != self.server_key:
             if snap:
@@ -596,32 +450,17 @@ class FakeMidtrans:
             return None, True
         return parsed, not isinstance(parsed, dict)
 
-    @staticmethod
-    def _key_of(authorization: str) -> str | None:
-        if not authorization.startswith("Basic "):
-            return None
-        try:
-            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            return None
-        return decoded.split(":", 1)[0]
-
     def _dispatch(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
-        for route_method, pattern, handler in self._routes():
-            if route_method != method:
-                continue
-            match = pattern.fullmatch(path)
-            if match is None:
-                continue
+        found = self._route(self._routes(), method, path)
+        if found is not None:
+            handler, groups = found
             try:
                 with self._lock:
-                    return handler(body or {}, *[unquote(group) for group in match.groups()])
+                    return handler(body or {}, *[unquote(group) for group in groups])
             except (SnapError, CoreError) as exc:
                 return exc.status, exc
             except Exception:
-                trace = traceback.format_exc()
-                with self._lock:
-                    self.errors.append(f"{method} {path}\n{trace}")
+                trace = self._record_crash(method, path)
                 crash = "FakeMidtrans crashed: " + trace.splitlines()[-1]
                 if path.startswith("/snap/"):
                     return 500, SnapError(500, crash)

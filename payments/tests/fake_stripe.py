@@ -58,23 +58,20 @@ request with an error; `fake.delay_next(path_prefix, seconds)` holds its respons
 from __future__ import annotations
 
 import base64
-import contextlib
 import copy
 import json
 import re
 import secrets
-import socket
 import string
-import threading
 import time
-import traceback
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import stripe
+
+from payments.tests.fake_http import FakeHandler, FakeHTTPServer, Rule
 
 __all__ = [
     "API_VERSION",
@@ -295,18 +292,11 @@ class FakeRequest:
 
 
 @dataclass
-class _Rule:
-    method: str | None
-    prefix: str
-    times: int
-    status: int = 500
-    error: dict = field(default_factory=dict)
-    should_retry: bool | None = False
-    seconds: float = 0.0
-    drop: bool = False
+class _Rule(Rule):
+    """A fail_next rule: `error` is Stripe's error object; `should_retry` the
+    Stripe-Should-Retry header (None: no header)."""
 
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and path.startswith(self.prefix)
+    should_retry: bool | None = False
 
 
 @dataclass
@@ -325,128 +315,33 @@ class _Ctx:
 # --- the server ---------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, fake: FakeStripe):
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "FakeStripe/1.0"
-    timeout = 120
+    json_indent = 2
 
-    server: _Server
-
-    def setup(self):
-        super().setup()
-        self.server.fake._track_connection(self.connection, open_=True)
-
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track_connection(self.connection, open_=False)
-
-    def log_message(self, format, *args):  # quiet: tests read fake.requests instead
-        pass
-
-    def _serve(self):
-        fake = self.server.fake
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            answer = fake._respond(self.command, self.path, dict(self.headers.items()), body)
-            if answer is None:  # dropped: the connection just closes
-                self.close_connection = True
-                return
-            status, payload, headers, hold = answer
-            if hold:
-                fake._stopping.wait(hold)
-            data = json.dumps(payload, indent=2).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
-            self.close_connection = True
-
-    do_GET = do_POST = do_DELETE = _serve
+    do_GET = do_POST = do_DELETE = FakeHandler._serve
 
 
-class FakeStripe:
+class FakeStripe(FakeHTTPServer):
     """In-memory Stripe, served over HTTP on 127.0.0.1. Use as a context manager or
     start()/stop(); `url` is the base to give `stripe.api_base`."""
 
+    name = "FakeStripe"
+    handler_class = _Handler
     account_id = FAKE_ACCOUNT_ID
+    requests: list[FakeRequest]
 
     def __init__(self):
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set = set()
+        super().__init__()
         self._objects: dict[str, dict] = {}
         self._private: dict[str, dict] = {}
         self._seq: dict[str, int] = {}
         self._counter = 0
         self._idempotency: dict[str, dict] = {}
-        self._rules: list[_Rule] = []
         self._taken = 0
-        self.requests: list[FakeRequest] = []
-        self.unhandled: list[tuple[str, str]] = []
-        self.errors: list[str] = []  # the fake's own crashes (tracebacks), never injected failures
         self.events: list[dict] = []
-        self.url = ""
         self._routes = self._build_routes()
         self._seed()
-
-    # --- lifecycle ----------------------------------------------------------------------
-
-    def start(self) -> FakeStripe:
-        self._stopping.clear()
-        self._server = _Server(self)
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="FakeStripe", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:  # idle keep-alive connections: end their threads
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def _track_connection(self, connection, *, open_: bool) -> None:
-        with self._lock:
-            if open_:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
 
     # --- test-facing API ----------------------------------------------------------------
 
@@ -475,25 +370,12 @@ class FakeStripe:
             self._objects[object_id].update(copy.deepcopy(fields))
             return copy.deepcopy(self._objects[object_id])
 
-    def calls(self, method: str | None = None, path_prefix: str = "") -> list[FakeRequest]:
-        """The requests received, optionally only one method and/or under a path prefix."""
-        with self._lock:
-            return [
-                request
-                for request in self.requests
-                if (method is None or request.method == method) and request.path.startswith(path_prefix)
-            ]
-
     def take_events(self, type: str | None = None) -> list[dict]:
         """Events generated since the last take_events() (optionally of one type)."""
         with self._lock:
             fresh = self.events[self._taken :]
             self._taken = len(self.events)
             return [copy.deepcopy(event) for event in fresh if type is None or event["type"] == type]
-
-    def assert_all_handled(self) -> None:
-        assert not self.unhandled, f"FakeStripe got requests it does not implement: {self.unhandled}"
-        assert not self.errors, "FakeStripe crashed:\n" + "\n".join(self.errors)
 
     def fail_next(
         self,
@@ -523,16 +405,6 @@ class FakeStripe:
             error["code"] = code
         with self._lock:
             self._rules.append(_Rule(method, path_prefix, times, status=status, error=error, should_retry=should_retry))
-
-    def delay_next(
-        self, path_prefix: str, seconds: float, *, method: str | None = None, times: int = 1, drop: bool = False
-    ) -> None:
-        """Hold back the response to the next `times` requests under `path_prefix` by
-        `seconds`. The request is processed at once (Stripe acted, the answer is late),
-        so a client timeout leaves its effects in place. With drop=True the request is
-        not processed: after the wait the connection closes without an answer."""
-        with self._lock:
-            self._rules.append(_Rule(method, path_prefix, times, seconds=seconds, drop=drop))
 
     # --- helpers that play Stripe's side --------------------------------------------------
 
@@ -783,25 +655,15 @@ class FakeStripe:
             {key: headers[key] for key in ("idempotency-key", "stripe-account", "stripe-version") if key in headers},
             request_id,
         )
-        with self._lock:
-            self.requests.append(record)
-            rule = next((rule for rule in self._rules if rule.matches(method, path)), None)
-            if rule is not None:
-                rule.times -= 1
-                if rule.times <= 0:
-                    self._rules.remove(rule)
+        rule = self._take_rule(record)
 
         def answer(status: int, payload: dict, hold: float = 0.0, extra: dict | None = None):
             record.status = status
             return status, payload, {**out_headers, **(extra or {})}, hold
 
-        hold = 0.0
-        if rule is not None and rule.seconds:
-            if rule.drop:
-                self._stopping.wait(rule.seconds)
-                record.status = -1
-                return None
-            hold = rule.seconds
+        hold = self._hold(rule, record)
+        if hold is None:
+            return None
         if rule is not None and rule.error:
             extra = {} if rule.should_retry is None else {"Stripe-Should-Retry": str(rule.should_retry).lower()}
             return answer(rule.status, {"error": dict(rule.error)}, hold, extra)
@@ -893,22 +755,17 @@ class FakeStripe:
         return None
 
     def _dispatch(self, ctx: _Ctx) -> tuple[int, dict]:
-        for method, pattern, handler in self._routes:
-            if method != ctx.method:
-                continue
-            match = pattern.fullmatch(ctx.path)
-            if match is None:
-                continue
+        found = self._route(self._routes, ctx.method, ctx.path)
+        if found is not None:
+            handler, groups = found
             try:
                 with self._lock:
-                    result = handler(ctx, *match.groups())
+                    result = handler(ctx, *groups)
                     return 200, result
             except ApiError as exc:
                 return exc.status, {"error": exc.error}
             except Exception:
-                trace = traceback.format_exc()
-                with self._lock:
-                    self.errors.append(f"{ctx.method} {ctx.path}\n{trace}")
+                trace = self._record_crash(ctx.method, ctx.path)
                 return 500, {
                     "error": {"message": "FakeStripe crashed: " + trace.strip().splitlines()[-1], "type": "api_error"}
                 }

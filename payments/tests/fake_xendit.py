@@ -64,24 +64,20 @@ connection closes unanswered). Every request is in `fake.requests` (`calls()`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import copy
 import json
 import re
 import secrets
-import socket
-import threading
-import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
+
+from payments.tests.fake_http import FakeHandler, FakeHTTPServer, Rule, basic_auth_user
 
 __all__ = [
     "DEFAULT_API_BASE",
@@ -188,146 +184,39 @@ class FakeRequest:
     status: int = 0
 
 
-@dataclass
-class _Rule:
-    method: str | None
-    prefix: str
-    times: int
-    status: int = 500
-    body: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    drop: bool = False
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and path.startswith(self.prefix)
-
-
 # --- the server ---------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, fake: FakeXendit):
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "FakeXendit/1.0"
-    timeout = 120
+    content_type = "application/json; charset=utf-8"
 
-    server: _Server
-
-    def setup(self):
-        super().setup()
-        self.server.fake._track_connection(self.connection, open_=True)
-
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track_connection(self.connection, open_=False)
-
-    def log_message(self, format, *args):  # quiet: tests read fake.requests instead
-        pass
-
-    def _serve(self):
-        fake = self.server.fake
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            answer = fake._respond(self.command, self.path, dict(self.headers.items()), body)
-            if answer is None:  # dropped: the connection just closes
-                self.close_connection = True
-                return
-            status, payload, hold = answer
-            if hold:
-                fake._stopping.wait(hold)
-            data = json.dumps(payload).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
-            self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = FakeHandler._serve
 
 
-class FakeXendit:
+class FakeXendit(FakeHTTPServer):
     """In-memory Xendit, served over HTTP on 127.0.0.1. Use as a context manager or
     start()/stop(); `url` is the base to put in settings.XENDIT_API_BASE."""
 
+    name = "FakeXendit"
+    handler_class = _Handler
+    requests: list[FakeRequest]
     user_id = FAKE_USER_ID
     merchant_name = MERCHANT_NAME
     min_amount = 10_000  # IDR; Xendit: "Could not create invoice because amount is below Rp10000."
     max_amount = 1_000_000_000
 
     def __init__(self, secret_key: str = FAKE_SECRET_KEY, callback_token: str = FAKE_CALLBACK_TOKEN):
+        super().__init__()
         self.secret_key = secret_key
         self.callback_token = callback_token
         self.refund_status = "PENDING"
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set = set()
         self._invoices: dict[str, dict] = {}
         self._payments: dict[str, dict] = {}  # invoice id -> payment details (private)
         self._refunds: dict[str, dict] = {}
         self._idempotency: dict[str, dict] = {}
-        self._rules: list[_Rule] = []
         self._taken = 0
-        self.requests: list[FakeRequest] = []
-        self.unhandled: list[tuple[str, str]] = []
-        self.errors: list[str] = []  # the fake's own crashes (tracebacks), never injected failures
         self.callbacks: list[dict] = []
-        self.url = ""
-
-    # --- lifecycle ----------------------------------------------------------------------
-
-    def start(self) -> FakeXendit:
-        self._stopping.clear()
-        self._server = _Server(self)
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="FakeXendit", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:  # idle keep-alive connections: end their threads
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeXendit:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def _track_connection(self, connection, *, open_: bool) -> None:
-        with self._lock:
-            if open_:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
 
     # --- test-facing API ----------------------------------------------------------------
 
@@ -356,15 +245,6 @@ class FakeXendit:
                 if invoice_id is None or refund["invoice_id"] == invoice_id
             ]
 
-    def calls(self, method: str | None = None, path_prefix: str = "") -> list[FakeRequest]:
-        """The requests received, optionally only one method and/or under a path prefix."""
-        with self._lock:
-            return [
-                request
-                for request in self.requests
-                if (method is None or request.method == method) and request.path.startswith(path_prefix)
-            ]
-
     def take_callbacks(self) -> list[dict]:
         """Callback payloads made since the last take_callbacks()."""
         with self._lock:
@@ -379,10 +259,6 @@ class FakeXendit:
     def callback_meta(self, token: str | None = None) -> dict:
         """The same header as Django test-client META (`client.post(..., **fake.callback_meta())`)."""
         return {"HTTP_X_CALLBACK_TOKEN": self.callback_token if token is None else token}
-
-    def assert_all_handled(self) -> None:
-        assert not self.unhandled, f"FakeXendit got requests it does not implement: {self.unhandled}"
-        assert not self.errors, "FakeXendit crashed:\n" + "\n".join(self.errors)
 
     def fail_next(
         self,
@@ -403,17 +279,7 @@ class FakeXendit:
             )
         body = {"error_code": error_code, "message": message or "Injected failure (FakeXendit.fail_next)."}
         with self._lock:
-            self._rules.append(_Rule(method, path_prefix, times, status=status, body=body))
-
-    def delay_next(
-        self, path_prefix: str, seconds: float, *, method: str | None = None, times: int = 1, drop: bool = False
-    ) -> None:
-        """Hold back the answer to the next `times` requests under `path_prefix` by
-        `seconds`. The request is processed at once (Xendit acted, the answer is late), so
-        a client timeout leaves its effects in place. With drop=True the request is not
-        processed: after the wait the connection closes without an answer."""
-        with self._lock:
-            self._rules.append(_Rule(method, path_prefix, times, seconds=seconds, drop=drop))
+            self._rules.append(Rule(method, path_prefix, times, status=status, error=body))
 
     # --- helpers that play the customer's and Xendit's side ------------------------------
 
@@ -524,7 +390,7 @@ class FakeXendit:
     # --- HTTP plumbing ------------------------------------------------------------------
 
     def _respond(self, method: str, raw_path: str, headers: dict, raw_body: bytes):
-        """(status, json, hold_seconds), or None to drop the connection."""
+        """(status, json, headers, hold_seconds), or None to drop the connection."""
         headers = {key.lower(): value for key, value in headers.items()}
         split = urlsplit(raw_path)
         path = split.path.rstrip("/") or "/"
@@ -537,29 +403,19 @@ class FakeXendit:
             else:
                 query[name] = value
         body, parse_error = self._parse_body(method, headers, raw_body)
-        api_key = self._key_of(headers.get("authorization", ""))
+        api_key = basic_auth_user(headers.get("authorization", ""))
         record = FakeRequest(method, path, query, body, headers, api_key)
-        with self._lock:
-            self.requests.append(record)
-            rule = next((rule for rule in self._rules if rule.matches(method, path)), None)
-            if rule is not None:
-                rule.times -= 1
-                if rule.times <= 0:
-                    self._rules.remove(rule)
+        rule = self._take_rule(record)
 
         def answer(status: int, payload: Any, hold: float = 0.0):
             record.status = status
-            return status, payload, hold
+            return status, payload, {}, hold
 
-        hold = 0.0
-        if rule is not None and rule.seconds:
-            if rule.drop:
-                self._stopping.wait(rule.seconds)
-                record.status = -1
-                return None
-            hold = rule.seconds
-        if rule is not None and rule.body:
-            return answer(rule.status, dict(rule.body), hold)
+        hold = self._hold(rule, record)
+        if hold is None:
+            return None
+        if rule is not None and rule.error:
+            return answer(rule.status, dict(rule.error), hold)
 
         auth_error = self._check_auth(api_key, headers.get("authorization", ""))
         if auth_error is not None:
@@ -623,16 +479,6 @@ class FakeXendit:
             return None, "The request body is not a valid JSON format."
         return parsed, None
 
-    @staticmethod
-    def _key_of(authorization: str) -> str | None:
-        if not authorization.startswith("Basic "):
-            return None
-        try:
-            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            return None
-        return decoded.split(":", 1)[0]
-
     def _check_auth(self, api_key: str | None, authorization: str) -> ApiError | None:
         if not authorization or api_key is None or not api_key.startswith("xnd_"):
             return ApiError(401, "INVALID_API_KEY", "API key format is invalid")
@@ -643,21 +489,16 @@ class FakeXendit:
         return None
 
     def _dispatch(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
-        for route_method, pattern, handler in self._routes():
-            if route_method != method:
-                continue
-            match = pattern.fullmatch(path)
-            if match is None:
-                continue
+        found = self._route(self._routes(), method, path)
+        if found is not None:
+            handler, groups = found
             try:
                 with self._lock:
-                    return handler(query, body or {}, *[unquote(group) for group in match.groups()])
+                    return handler(query, body or {}, *[unquote(group) for group in groups])
             except ApiError as exc:
                 return exc.status, exc.body
             except Exception:
-                trace = traceback.format_exc()
-                with self._lock:
-                    self.errors.append(f"{method} {path}\n{trace}")
+                trace = self._record_crash(method, path)
                 return 500, {"error_code": "SERVER_ERROR", "message": "FakeXendit crashed: " + trace.splitlines()[-1]}
         with self._lock:
             self.unhandled.append((method, path))

@@ -20,7 +20,7 @@ from subscriptions.models import Subscription
 from subscriptions.services import subscription_create
 from webhooks.models import InboundEvent
 
-from .support import CHECKOUT, CHECKOUT_SUCCESS, SUCCESS_URL, assert_error, assert_ok, counts, start_checkout
+from .support import CHECKOUT, CHECKOUT_SUCCESS, SUCCESS_URL, UPGRADE, assert_error, assert_ok, counts, start_checkout
 
 pytestmark = pytest.mark.django_db
 
@@ -494,3 +494,46 @@ def test_another_organization_cannot_see_a_xendit_checkout(fake_xendit, owner, i
     response = other_team.owner.get(CHECKOUT_SUCCESS, {"session_id": data["session_id"]})
 
     assert_error(response, 404, "not_found")
+
+
+# --- a prorated upgrade ----------------------------------------------------------------------
+
+
+def upgrade_to_team(fake, owner, org, plan, capture):
+    subscription_create(organization=org, plan=plan, status="active", trial_days=0, gateway="xendit")
+    team_idr = PlanFactory(code="team-idr", name="Team", price_cents=3 * PRICE, currency="IDR")
+    with capture(execute=True):
+        response = owner.put(UPGRADE, {"new_plan_id": str(team_idr.pk), "prorate": True}, format="json")
+    return assert_ok(response), team_idr
+
+
+def test_a_prorated_upgrade_sends_a_pay_link_for_the_difference(
+    fake_xendit, owner, id_org, idr_plan, mailoutbox, django_capture_on_commit_callbacks
+):
+    data, team_idr = upgrade_to_team(fake_xendit, owner, id_org, idr_plan, django_capture_on_commit_callbacks)
+
+    assert data["subscription"]["plan"]["id"] == str(team_idr.pk)
+    invoice = Invoice.objects.get(pk=data["invoice"]["id"])
+    payment = Payment.objects.get(invoice=invoice)
+    assert (payment.kind, payment.amount_cents) == ("pay_link", invoice.amount_due_cents)
+    assert any(payment.checkout_url in mail.body for mail in mailoutbox)
+
+
+def test_xendit_down_during_an_upgrade_keeps_the_change_and_retries_the_link_later(
+    fake_xendit, owner, id_org, idr_plan, mailoutbox, django_capture_on_commit_callbacks
+):
+    fake_xendit.fail_next("/v2/invoices", status=503)
+
+    data, team_idr = upgrade_to_team(fake_xendit, owner, id_org, idr_plan, django_capture_on_commit_callbacks)
+
+    invoice = Invoice.objects.get(pk=data["invoice"]["id"])
+    assert data["subscription"]["plan"]["id"] == str(team_idr.pk)
+    assert (invoice.status, invoice.attempt_count) == ("open", 0)
+    assert not Payment.objects.filter(invoice=invoice).exists()
+    assert invoice.next_payment_attempt is not None  # COLLECTION_RETRY_MINUTES from now
+
+    cycle(invoice.next_payment_attempt + timedelta(seconds=1), django_capture_on_commit_callbacks)
+
+    payment = Payment.objects.get(invoice=invoice)
+    assert (payment.kind, payment.attempt) == ("pay_link", 1)
+    assert any(payment.checkout_url in mail.body for mail in mailoutbox)
