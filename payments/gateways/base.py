@@ -154,3 +154,34 @@ class Gateway(ABC):
         """Make `payment_method` the organization's default at the gateway (where it keeps
         one); returns the id renewals should charge."""
         return payment_method
+
+
+class PayLinkGateway(Gateway):
+    """A gateway that keeps no payment method (Xendit, Midtrans): checkouts, renewals and
+    dunning are all pay links, and the billing portal is this app's."""
+
+    saves_payment_methods = False
+    label = ""
+
+    def charge(self, *, payment, payment_method: str) -> str:
+        raise GatewayError(f"{self.label} keeps no payment method to charge; invoices are paid by link.")
+
+    def validate_payment_method(self, payment_method: str) -> bool:
+        return False  # nothing to save
+
+    def portal_url(self, *, organization, return_url: str) -> str:
+        return in_app_portal_url(organization=organization, return_url=return_url)
+
+    def manual_refund(self, payment, refund, why: str) -> RefundResult:
+        """A refund the gateway cannot make: staff return this refund's amount by hand."""
+        from billing_project.money import format_money
+
+        amount = format_money(refund.amount_cents, payment.currency)
+        return RefundResult(
+            reference="",
+            status="manual",
+            failure_reason=(
+                f"{why} Return {amount} to the customer outside {self.label} (e.g. by bank transfer); "
+                "it is recorded here as a manual refund."
+            ),
+        )

@@ -23,22 +23,19 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 
-from billing_project.money import format_money
-
 from . import register
 from .base import (
     PAYMENT_FAILED,
     PAYMENT_PENDING,
     PAYMENT_SUCCEEDED,
     REFUNDS_REPORTED,
-    Gateway,
     GatewayError,
     GatewayEvent,
     HostedSession,
     InvalidSignature,
+    PayLinkGateway,
     RefundResult,
     ReportedRefund,
-    in_app_portal_url,
 )
 from .http import call
 
@@ -95,10 +92,10 @@ def is_paid(payload: dict) -> bool:
 
 
 @register
-class MidtransGateway(Gateway):
+class MidtransGateway(PayLinkGateway):
     name = "midtrans"
+    label = "Midtrans"
     currencies = frozenset({"IDR"})
-    saves_payment_methods = False
 
     def is_configured(self) -> bool:
         return bool(settings.MIDTRANS_SERVER_KEY)
@@ -145,19 +142,10 @@ class MidtransGateway(Gateway):
     def pay_link(self, *, payment, description: str) -> HostedSession:
         return self._snap(payment=payment, description=description)
 
-    def charge(self, *, payment, payment_method: str) -> str:
-        raise GatewayError("Midtrans keeps no payment method to charge here; invoices are paid by link.")
-
-    def validate_payment_method(self, payment_method: str) -> bool:
-        return False
-
-    def portal_url(self, *, organization, return_url: str) -> str:
-        return in_app_portal_url(organization=organization, return_url=return_url)
-
     def refund(self, *, payment, refund) -> RefundResult:
         payment_type = payment.payment_method.split("/", 1)[0]
         if payment_type not in REFUNDABLE_TYPES:
-            return self._manual(payment, refund, f"Midtrans cannot refund {payment_type or 'these'} payments.")
+            return self.manual_refund(payment, refund, f"Midtrans cannot refund {payment_type or 'these'} payments.")
         refund.reference = str(refund.pk)
         refund.save(update_fields=["reference", "updated_at"])
         answer = _core(
@@ -180,7 +168,7 @@ class MidtransGateway(Gateway):
         notification still on its way) nothing is refunded here."""
         status = str(_core("GET", f"/v2/{payment.reference}/status").body.get("transaction_status") or "")
         if status in ("settlement", "partial_refund"):
-            return self._manual(payment, refund, f"Midtrans no longer refunds this {payment_type} payment.")
+            return self.manual_refund(payment, refund, f"Midtrans no longer refunds this {payment_type} payment.")
         if status != "capture":
             raise GatewayError(f"Midtrans reports this payment as {status or 'unknown'}; it cannot be refunded now.")
         if refund.amount_cents != payment.amount_cents:
@@ -195,17 +183,6 @@ class MidtransGateway(Gateway):
                 f"Midtrans refused to void the card payment ({code}: {answer.body.get('status_message', '')})."
             )
         return RefundResult(reference=refund.reference, status="succeeded")
-
-    def _manual(self, payment, refund, why: str) -> RefundResult:
-        """A refund staff make outside Midtrans, for the amount of this refund."""
-        return RefundResult(
-            reference="",
-            status="manual",
-            failure_reason=(
-                f"{why} Return {format_money(refund.amount_cents, payment.currency)} to the customer outside Midtrans "
-                "(e.g. by bank transfer); it is recorded here as a manual refund."
-            ),
-        )
 
     def verify_event(self, *, body: bytes, headers) -> GatewayEvent:
         try:

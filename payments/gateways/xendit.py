@@ -19,22 +19,19 @@ import logging
 
 from django.conf import settings
 
-from billing_project.money import format_money
-
 from . import register
 from .base import (
     PAYMENT_FAILED,
     PAYMENT_SUCCEEDED,
     REFUND_FAILED,
     REFUNDS_REPORTED,
-    Gateway,
     GatewayError,
     GatewayEvent,
     HostedSession,
     InvalidSignature,
+    PayLinkGateway,
     RefundResult,
     ReportedRefund,
-    in_app_portal_url,
 )
 from .http import call
 
@@ -76,10 +73,10 @@ def whole_rupiah(value) -> int:
 
 
 @register
-class XenditGateway(Gateway):
+class XenditGateway(PayLinkGateway):
     name = "xendit"
+    label = "Xendit"
     currencies = frozenset({"IDR"})
-    saves_payment_methods = False
 
     def is_configured(self) -> bool:
         return bool(settings.XENDIT_SECRET_KEY and settings.XENDIT_CALLBACK_TOKEN)
@@ -112,19 +109,10 @@ class XenditGateway(Gateway):
     def pay_link(self, *, payment, description: str) -> HostedSession:
         return self._invoice(payment=payment, description=description)
 
-    def charge(self, *, payment, payment_method: str) -> str:
-        raise GatewayError("Xendit keeps no payment method to charge; invoices are paid by link.")
-
-    def validate_payment_method(self, payment_method: str) -> bool:
-        return False  # nothing to save: every invoice is paid by link
-
-    def portal_url(self, *, organization, return_url: str) -> str:
-        return in_app_portal_url(organization=organization, return_url=return_url)
-
     def refund(self, *, payment, refund) -> RefundResult:
         method = payment.payment_method.split("/", 1)[0]
         if method not in REFUNDABLE_METHODS:
-            return self._manual(payment, method)
+            return self.manual_refund(payment, refund, f"Xendit cannot refund {method or 'these'} payments.")
         answer = _api(
             "POST",
             "/refunds",
@@ -139,7 +127,7 @@ class XenditGateway(Gateway):
             headers={"idempotency-key": f"refund-{refund.pk}"},
         )
         if answer.body.get("error_code") == "REFUND_NOT_SUPPORTED":
-            return self._manual(payment, method)
+            return self.manual_refund(payment, refund, f"Xendit cannot refund {method or 'these'} payments.")
         if not answer.ok:
             raise GatewayError(f"Xendit refused the refund ({_error(answer)}).")
         refund.reference = str(answer.body["id"])
@@ -147,17 +135,6 @@ class XenditGateway(Gateway):
         status = {"SUCCEEDED": "succeeded", "FAILED": "failed"}.get(answer.body.get("status"), "pending")
         return RefundResult(
             reference=refund.reference, status=status, failure_reason=answer.body.get("failure_code") or ""
-        )
-
-    def _manual(self, payment, method: str) -> RefundResult:
-        return RefundResult(
-            reference="",
-            status="manual",
-            failure_reason=(
-                f"Xendit cannot refund {method or 'this'} payments. Return "
-                f"{format_money(payment.refundable_cents, payment.currency)} to the customer outside Xendit "
-                "(e.g. by bank transfer); it is recorded here as a manual refund."
-            ),
         )
 
     def verify_event(self, *, body: bytes, headers) -> GatewayEvent:
