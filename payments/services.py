@@ -207,7 +207,17 @@ def payment_refund(*, payment: Payment, amount_cents: int | None = None, reason:
         raise Conflict("This payment has nothing left to refund.")
     if amount <= 0 or amount > refundable:
         raise ValidationFailed.for_field("amount_cents", f"Must be between 1 and {refundable}.")
-    refund = Refund.objects.create(payment=payment, amount_cents=amount, reason=reason, created_by=actor)
+    # The id (and so every gateway's idempotency key, made from it) is the same when a
+    # refund is tried again after a failure rolled it back (an answer lost to a timeout, a
+    # redelivered event): the gateway replays the first refund instead of making a second.
+    sequence = Refund.objects.filter(payment=payment).count() + 1
+    refund = Refund.objects.create(
+        id=uuid.uuid5(uuid.NAMESPACE_URL, f"refund:{payment.pk}:{sequence}"),
+        payment=payment,
+        amount_cents=amount,
+        reason=reason,
+        created_by=actor,
+    )
     result = get_gateway(payment.gateway).refund(payment=payment, refund=refund)
     refund.refresh_from_db()
     if refund.status == RefundStatus.PENDING and result.status in ("failed", "succeeded", "manual"):
@@ -283,7 +293,8 @@ def _payment_succeeded(payment: Payment, event: GatewayEvent) -> bool:
         # The money arrived for an invoice that no longer needs it (paid another way, or
         # voided when its checkout was replaced): give it back.
         logger.warning("Payment %s succeeded for a %s invoice %s: refunding", payment.pk, invoice.status, invoice.pk)
-        payment_refund(payment=payment, reason=f"the invoice was already {invoice.status}")
+        if payment.refundable_cents > 0:  # not already refunded at the gateway
+            payment_refund(payment=payment, reason=f"the invoice was already {invoice.status}")
         return True
     invoice = invoice_mark_paid(invoice=invoice, amount_cents=invoice.total_cents, now=now)
     if invoice.reason == InvoiceReason.CREDIT_PURCHASE:

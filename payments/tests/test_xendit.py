@@ -537,3 +537,24 @@ def test_xendit_down_during_an_upgrade_keeps_the_change_and_retries_the_link_lat
     payment = Payment.objects.get(invoice=invoice)
     assert (payment.kind, payment.attempt) == ("pay_link", 1)
     assert any(payment.checkout_url in mail.body for mail in mailoutbox)
+
+
+def test_a_refund_retried_after_its_answer_was_lost_is_made_once_at_xendit(
+    fake_xendit, settings, owner, id_org, idr_plan
+):
+    from payments.gateways.base import GatewayError
+
+    payment = paid_payment(fake_xendit, owner, idr_plan)
+    settings.GATEWAY_TIMEOUT_SECONDS = 0.3
+    fake_xendit.delay_next("/refunds", 1.5)  # Xendit makes the refund; its answer is lost
+
+    with pytest.raises(GatewayError):
+        payment_refund(payment=payment, amount_cents=100_000, reason="goodwill")
+    settings.GATEWAY_TIMEOUT_SECONDS = 5
+    refund = payment_refund(payment=payment, amount_cents=100_000, reason="goodwill")
+
+    keys = {call.headers["idempotency-key"] for call in fake_xendit.calls("POST", "/refunds")}
+    assert keys == {f"refund-{refund.pk}"}
+    assert len(fake_xendit.refunds()) == 1  # the retry replayed the first refund
+    assert refund.reference == fake_xendit.refunds()[0]["id"]
+    assert Refund.objects.filter(payment=payment).count() == 1
