@@ -193,8 +193,26 @@ def _collect_by_link(invoice: Invoice, *, gateway: Gateway, attempt: int) -> Pay
         description=f"Invoice {invoice.number}",
         attempt=attempt,
     )
+    _links_supersede(invoice, keep=payment)
     send_payment_link_email.delay_on_commit(str(payment.pk))
     return payment
+
+
+def _links_supersede(invoice: Invoice, keep: Payment | None = None) -> None:
+    """The invoice's other open hosted pages are no longer to be paid: canceled here and
+    closed at their gateways after commit (one paid anyway is refunded, see
+    _payment_succeeded)."""
+    from .tasks import expire_payment_links
+
+    stale = Payment.objects.filter(
+        invoice=invoice, status=PaymentStatus.PENDING, kind__in=[PaymentKind.CHECKOUT, PaymentKind.PAY_LINK]
+    )
+    if keep is not None:
+        stale = stale.exclude(pk=keep.pk)
+    ids = [str(pk) for pk in stale.values_list("pk", flat=True)]
+    if ids:
+        Payment.objects.filter(pk__in=ids).update(status=PaymentStatus.CANCELED, updated_at=timezone.now())
+        expire_payment_links.delay_on_commit(ids)
 
 
 @transaction.atomic
@@ -297,6 +315,7 @@ def _payment_succeeded(payment: Payment, event: GatewayEvent) -> bool:
             payment_refund(payment=payment, reason=f"the invoice was already {invoice.status}")
         return True
     invoice = invoice_mark_paid(invoice=invoice, amount_cents=invoice.total_cents, now=now)
+    _links_supersede(invoice, keep=payment)
     if invoice.reason == InvoiceReason.CREDIT_PURCHASE:
         from credits.services import credits_purchase
 

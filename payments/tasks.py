@@ -14,6 +14,23 @@ def _collect(invoice_id: str, attempt: int, now: str | None) -> None:
 
 
 @shared_task(ignore_result=True, acks_late=True)
+def expire_payment_links(payment_ids: list) -> None:
+    """Close superseded hosted pages at their gateways (best effort)."""
+    import logging
+
+    from billing_project.errors import DomainError
+
+    from .gateways import get_gateway
+    from .models import Payment
+
+    for payment in Payment.objects.filter(pk__in=payment_ids):
+        try:
+            get_gateway(payment.gateway).expire_link(payment=payment)
+        except DomainError:  # the gateway down or not configured: the page expires on its own
+            logging.getLogger(__name__).warning("Could not expire %s link %s", payment.gateway, payment.reference)
+
+
+@shared_task(ignore_result=True, acks_late=True)
 def collect_invoice(invoice_id: str, attempt: int, now: str | None = None) -> None:
     """Make collection attempt `attempt` of an invoice (a repeat of a done attempt does
     nothing; a failed one is retried later). `now` (ISO time) is the cycle's clock, for

@@ -150,6 +150,12 @@ class Gateway(ABC):
     def validate_payment_method(self, payment_method: str) -> bool:
         return bool(payment_method)
 
+    def expire_link(self, *, payment) -> None:
+        """Close a hosted page nobody should pay any more (a newer link was sent, or the
+        invoice was paid). Best effort: a page that cannot be closed is left to expire.
+        By default pages are left to expire on their own."""
+        return None
+
     def set_default_payment_method(self, *, organization, payment_method: str) -> str:
         """Make `payment_method` the organization's default at the gateway (where it keeps
         one); returns the id renewals should charge."""

@@ -142,6 +142,13 @@ class MidtransGateway(PayLinkGateway):
     def pay_link(self, *, payment, description: str) -> HostedSession:
         return self._snap(payment=payment, description=description)
 
+    def expire_link(self, *, payment) -> None:
+        # A Snap page where no method was chosen yet has no transaction to expire (404): it
+        # closes at its page_expiry.
+        answer = _core("POST", f"/v2/{payment.reference}/expire")
+        if _core_code(answer) not in ("200", "407"):
+            logger.info("Midtrans did not expire %s: %s", payment.reference, answer.body.get("status_message"))
+
     def refund(self, *, payment, refund) -> RefundResult:
         payment_type = payment.payment_method.split("/", 1)[0]
         if payment_type not in REFUNDABLE_TYPES:

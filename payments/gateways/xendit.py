@@ -109,6 +109,11 @@ class XenditGateway(PayLinkGateway):
     def pay_link(self, *, payment, description: str) -> HostedSession:
         return self._invoice(payment=payment, description=description)
 
+    def expire_link(self, *, payment) -> None:
+        answer = _api("POST", f"/invoices/{payment.reference}/expire!")
+        if not answer.ok:  # paid or expired meanwhile: nothing to close
+            logger.info("Xendit did not expire invoice %s: %s", payment.reference, _error(answer))
+
     def refund(self, *, payment, refund) -> RefundResult:
         method = payment.payment_method.split("/", 1)[0]
         if method not in REFUNDABLE_METHODS:

@@ -15,6 +15,7 @@ What it answers (anything else is a 404 `NOT_FOUND`, recorded in `fake.unhandled
     POST /v2/invoices          create an invoice (status PENDING)
     GET  /v2/invoices          list, newest first (?external_id=, ?statuses[]=, ?limit=)
     GET  /v2/invoices/{id}     one invoice
+    POST /invoices/{id}/expire!  expire a PENDING invoice (its EXPIRED callback is sent)
     POST /refunds              refund a paid invoice ({invoice_id, amount, reason, reference_id})
     GET  /refunds/{id}         one refund
 
@@ -510,6 +511,7 @@ class FakeXendit(FakeHTTPServer):
             ("POST", re.compile(r"/v2/invoices"), self._h_invoice_create),
             ("GET", re.compile(r"/v2/invoices"), self._h_invoice_list),
             ("GET", re.compile(rf"/v2/invoices/{segment}"), self._h_invoice_get),
+            ("POST", re.compile(rf"/invoices/{segment}/expire!"), self._h_invoice_expire),
             ("POST", re.compile(r"/refunds"), self._h_refund_create),
             ("GET", re.compile(rf"/refunds/{segment}"), self._h_refund_get),
         )
@@ -629,6 +631,19 @@ class FakeXendit(FakeHTTPServer):
 
     def _h_invoice_get(self, query: dict, body: dict, invoice_id: str) -> tuple[int, dict]:
         return 200, self._public(self._require_invoice(invoice_id))
+
+    def _h_invoice_expire(self, query: dict, body: dict, invoice_id: str) -> tuple[int, dict]:
+        """POST /invoices/{id}/expire! (xendit-php InvoiceApi expireInvoice): a PENDING
+        invoice becomes EXPIRED (and its callback is sent); any other is not found."""
+        invoice = self._invoices.get(invoice_id)
+        if invoice is None or invoice["status"] != "PENDING":
+            raise ApiError(404, "INVOICE_NOT_FOUND_ERROR", "Invoice not found")
+        now = _now()
+        invoice["status"] = "EXPIRED"
+        invoice["expiry_date"] = _iso(now)
+        invoice["updated"] = _iso(now)
+        self._callback(invoice)
+        return 200, self._public(invoice)
 
     def _h_invoice_list(self, query: dict, body: dict) -> tuple[int, list]:
         invoices = list(reversed(self._invoices.values()))

@@ -1041,3 +1041,26 @@ def test_with_status_checks_midtrans_unreachable_is_a_502_for_redelivery(midtran
 
     deliver_ok(note)  # Midtrans retries
     assert state(payment) == PAID
+
+
+def test_a_new_dunning_link_expires_the_previous_pending_transfer(
+    midtrans, renewing, django_capture_on_commit_callbacks
+):
+    start = utc(2026, 2, 28, 2)
+    cycle(start, django_capture_on_commit_callbacks)
+    invoice = Invoice.objects.get(subscription=renewing, status="open")
+    first = Payment.objects.get(invoice=invoice, attempt=1)
+    deliver_ok(midtrans.pending(first.reference))  # a VA number was issued, not paid yet
+
+    cycle(start + timedelta(days=1, minutes=1), django_capture_on_commit_callbacks)
+
+    first.refresh_from_db()
+    assert first.status == "canceled"
+    assert midtrans.status(first.reference)["transaction_status"] == "expire"
+    deliver_ok(midtrans.notifications[-1])  # Midtrans' expire notification changes nothing
+    first.refresh_from_db()
+    assert first.status == "canceled"
+    second = Payment.objects.get(invoice=invoice, attempt=2)
+    deliver_ok(midtrans.pay(second.reference, "gopay"))
+    invoice.refresh_from_db()
+    assert invoice.status == "paid"

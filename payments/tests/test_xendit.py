@@ -558,3 +558,40 @@ def test_a_refund_retried_after_its_answer_was_lost_is_made_once_at_xendit(
     assert len(fake_xendit.refunds()) == 1  # the retry replayed the first refund
     assert refund.reference == fake_xendit.refunds()[0]["id"]
     assert Refund.objects.filter(payment=payment).count() == 1
+
+
+# --- superseded links are closed ------------------------------------------------------------
+
+
+def test_a_new_dunning_link_closes_the_previous_one(fake_xendit, renewing, django_capture_on_commit_callbacks):
+    start = utc(2026, 2, 28, 2)
+    cycle(start, django_capture_on_commit_callbacks)
+    invoice = Invoice.objects.get(subscription=renewing, status="open")
+    first = Payment.objects.get(invoice=invoice, attempt=1)
+
+    cycle(start + timedelta(days=1, minutes=1), django_capture_on_commit_callbacks)
+
+    second = Payment.objects.get(invoice=invoice, attempt=2)
+    assert state(first)["payment"] == "canceled"
+    assert fake_xendit.invoice(first.reference)["status"] == "EXPIRED"
+    assert fake_xendit.calls("POST", f"/invoices/{first.reference}/expire!")
+    deliver_ok(fake_xendit, fake_xendit.callbacks[-1])  # Xendit's EXPIRED callback changes nothing
+    assert state(first)["payment"] == "canceled"
+    deliver_ok(fake_xendit, fake_xendit.pay(second.reference))
+    invoice.refresh_from_db()
+    assert invoice.status == "paid"
+
+
+def test_paying_one_link_closes_the_invoices_other_links(
+    fake_xendit, owner, id_org, idr_plan, django_capture_on_commit_callbacks
+):
+    _, checkout_payment = xendit_checkout(owner, idr_plan)
+    link = assert_ok(owner.post(f"/api/v1/invoices/{checkout_payment.invoice_id}/pay", {}, format="json"))
+    pay_link = Payment.objects.get(pk=link["session_id"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver_ok(fake_xendit, fake_xendit.pay(pay_link.reference))
+
+    assert state(pay_link)["invoice"] == "paid"
+    assert state(checkout_payment)["payment"] == "canceled"
+    assert fake_xendit.invoice(checkout_payment.reference)["status"] == "EXPIRED"
