@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from billing_project.errors import DomainError
 
-from .models import Invoice, InvoiceLine, InvoiceStatus
+from .models import Invoice, InvoiceLine, InvoiceStatus, SentEmail
 from .services import invoice_finalize, invoice_void
 from .tasks import render_invoice_pdf
 
@@ -71,3 +71,18 @@ class InvoiceAdmin(admin.ModelAdmin):
         for invoice in queryset.exclude(status=InvoiceStatus.DRAFT):
             render_invoice_pdf.delay(str(invoice.pk))
         self.message_user(request, "PDF rendering queued.", messages.SUCCESS)
+
+
+@admin.register(SentEmail)
+class SentEmailAdmin(admin.ModelAdmin):
+    """The billing emails that went out (each once), by what they were about."""
+
+    list_display = ["sent_at", "key"]
+    search_fields = ["key"]
+    date_hierarchy = "sent_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["key", "sent_at"]
+
+    def has_add_permission(self, request):
+        return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 
 from billing_project.money import format_money
@@ -21,10 +22,23 @@ def recipients_of(organization) -> list[str]:
     )
 
 
-def _send(subject: str, template: str, context: dict, organization) -> None:
+def _send(subject: str, template: str, context: dict, organization, *, key: str) -> None:
+    """Send once per `key`. The record and the sending share a transaction: a failed send
+    leaves no record (the task's retry sends it), and a concurrent second run waits on the
+    unique key and then skips."""
+    from .models import SentEmail
+
     to = recipients_of(organization)
-    if to:
-        send_mail(subject=subject, message=render_to_string(template, context), from_email=None, recipient_list=to)
+    if not to:
+        return
+    message = render_to_string(template, context)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                SentEmail.objects.create(key=key)
+        except IntegrityError:
+            return  # sent already
+        send_mail(subject=subject, message=message, from_email=None, recipient_list=to)
 
 
 def invoice_issued_email(*, invoice_id: str) -> None:
@@ -39,17 +53,23 @@ def invoice_issued_email(*, invoice_id: str) -> None:
         "amount_due": format_money(invoice.amount_due_cents, invoice.currency),
         "site_url": settings.SITE_URL,
     }
-    _send(f"Invoice {invoice.number}", "emails/invoice_issued.txt", context, invoice.organization)
+    _send(
+        f"Invoice {invoice.number}",
+        "emails/invoice_issued.txt",
+        context,
+        invoice.organization,
+        key=f"invoice_issued:{invoice.pk}",
+    )
 
 
-def _payment_email(payment, subject: str, template: str) -> None:
+def _payment_email(payment, subject: str, template: str, kind: str) -> None:
     context = {
         "payment": payment,
         "invoice": payment.invoice,
         "amount": format_money(payment.amount_cents, payment.currency),
         "site_url": settings.SITE_URL,
     }
-    _send(subject, template, context, payment.organization)
+    _send(subject, template, context, payment.organization, key=f"{kind}:{payment.pk}")
 
 
 def _payment(payment_id: str):
@@ -61,7 +81,12 @@ def _payment(payment_id: str):
 def payment_failed_email(*, payment_id: str) -> None:
     payment = _payment(payment_id)
     if payment is not None:
-        _payment_email(payment, f"Payment failed for invoice {payment.invoice.number}", "emails/payment_failed.txt")
+        _payment_email(
+            payment,
+            f"Payment failed for invoice {payment.invoice.number}",
+            "emails/payment_failed.txt",
+            "payment_failed",
+        )
 
 
 def payment_link_email(*, payment_id: str) -> None:
@@ -69,7 +94,7 @@ def payment_link_email(*, payment_id: str) -> None:
     payment = _payment(payment_id)
     if payment is None or payment.status != "pending" or payment.invoice.status != "open" or not payment.checkout_url:
         return
-    _payment_email(payment, f"Pay invoice {payment.invoice.number}", "emails/payment_link.txt")
+    _payment_email(payment, f"Pay invoice {payment.invoice.number}", "emails/payment_link.txt", "payment_link")
 
 
 def subscription_canceled_email(*, subscription_id: str) -> None:
@@ -84,6 +109,7 @@ def subscription_canceled_email(*, subscription_id: str) -> None:
         "emails/subscription_canceled.txt",
         context,
         subscription.organization,
+        key=f"subscription_canceled:{subscription.pk}",
     )
 
 
@@ -99,4 +125,10 @@ def payment_reminder_email(*, invoice_id: str) -> None:
         "amount_due": format_money(invoice.amount_due_cents, invoice.currency),
         "site_url": settings.SITE_URL,
     }
-    _send(f"Payment due for invoice {invoice.number}", "emails/payment_reminder.txt", context, invoice.organization)
+    _send(
+        f"Payment due for invoice {invoice.number}",
+        "emails/payment_reminder.txt",
+        context,
+        invoice.organization,
+        key=f"payment_reminder:{invoice.pk}:{invoice.attempt_count}",
+    )

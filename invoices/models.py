@@ -179,3 +179,14 @@ class PendingLineItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.description}: {self.amount_cents}"
+
+
+class SentEmail(models.Model):
+    """One billing email that went out, by what it was about (`payment_failed:<payment
+    id>`...): a task run twice (a retry, a redelivered message) sends it once."""
+
+    key = models.CharField(max_length=200, unique=True)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.key
