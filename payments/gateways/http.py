@@ -2,7 +2,8 @@
 
 One `requests` session per process (connection reuse), HTTP Basic auth with the secret
 key as the user name, a bounded timeout. Network failures, timeouts and 5xx answers are
-GatewayError (502 for the client); 4xx answers are returned for the gateway to read, as
+GatewayError (502 for the client), and so is a rejected key (401, logged as an error:
+the server is misconfigured); other 4xx answers are returned for the gateway to read, as
 their bodies say what went wrong.
 """
 
@@ -65,6 +66,9 @@ def call(
         body = {}
     if not isinstance(body, dict):
         body = {"data": body}
+    if response.status_code == 401:  # a configuration problem, not an outage (403 can be a refusal)
+        logger.error("%s rejected this server's API key on %s %s: %s", label, method, url, body)
+        raise GatewayError(f"{label} rejected this server's API key; the payment gateway is misconfigured.")
     if response.status_code >= 500:
         logger.warning("%s %s %s answered %s: %s", label, method, url, response.status_code, body)
         raise GatewayError(f"{label} answered {response.status_code}. Try again later.")

@@ -595,3 +595,19 @@ def test_paying_one_link_closes_the_invoices_other_links(
     assert state(pay_link)["invoice"] == "paid"
     assert state(checkout_payment)["payment"] == "canceled"
     assert fake_xendit.invoice(checkout_payment.reference)["status"] == "EXPIRED"
+
+
+def test_a_rejected_secret_key_is_a_502_that_says_the_server_is_misconfigured(
+    fake_xendit, settings, owner, id_org, idr_plan, caplog
+):
+    settings.XENDIT_SECRET_KEY = "xnd_development_revokedKey000000000000000000000000000"
+
+    with caplog.at_level(logging.ERROR, logger="payments.gateways.http"):
+        response = owner.post(
+            CHECKOUT,
+            {"plan_id": str(idr_plan.pk), "success_url": SUCCESS_URL, "cancel_url": SUCCESS_URL, "gateway": "xendit"},
+            format="json",
+        )
+
+    assert "misconfigured" in assert_error(response, 502, "gateway_error")["message"]
+    assert "rejected this server's API key" in caplog.text
