@@ -50,6 +50,12 @@ def deliver_ok(fake, payload: dict) -> None:
     assert response.json() == {"received": True}
 
 
+def post_checkout(owner, plan):
+    """POST checkout/create naming Xendit; the raw response."""
+    body = {"plan_id": str(plan.pk), "success_url": SUCCESS_URL, "cancel_url": SUCCESS_URL, "gateway": "xendit"}
+    return owner.post(CHECKOUT, body, format="json")
+
+
 def xendit_checkout(owner, plan) -> tuple[dict, Payment]:
     data = start_checkout(owner, plan, gateway="xendit")
     return data, Payment.objects.get(pk=data["session_id"])
@@ -125,11 +131,7 @@ def test_a_usd_plan_for_an_indonesian_organization_falls_back_to_the_default_gat
 def test_a_currency_xendit_does_not_take_is_a_clear_400_and_nothing_is_made(fake_xendit, owner, id_org, pro):
     before = counts(id_org)
 
-    response = owner.post(
-        CHECKOUT,
-        {"plan_id": str(pro.pk), "success_url": SUCCESS_URL, "cancel_url": SUCCESS_URL, "gateway": "xendit"},
-        format="json",
-    )
+    response = post_checkout(owner, pro)
 
     error = assert_error(response, 400, "validation_error")
     assert "xendit gateway does not take payments in USD" in json.dumps(error)
@@ -139,11 +141,7 @@ def test_a_currency_xendit_does_not_take_is_a_clear_400_and_nothing_is_made(fake
 def test_without_keys_xendit_is_off(settings, owner, id_org, idr_plan):
     settings.XENDIT_SECRET_KEY = ""
 
-    response = owner.post(
-        CHECKOUT,
-        {"plan_id": str(idr_plan.pk), "success_url": SUCCESS_URL, "cancel_url": SUCCESS_URL, "gateway": "xendit"},
-        format="json",
-    )
+    response = post_checkout(owner, idr_plan)
 
     assert "not configured" in json.dumps(assert_error(response, 400, "validation_error"))
     health = Client().get("/health/detailed").json()
@@ -163,11 +161,7 @@ def test_xendit_failing_at_checkout_is_a_502_and_nothing_is_half_made(
         fake_xendit.min_amount = PRICE + 1  # Xendit's MINIMAL_TRANSFER_AMOUNT_ERROR
     before = counts(id_org)
 
-    response = owner.post(
-        CHECKOUT,
-        {"plan_id": str(idr_plan.pk), "success_url": SUCCESS_URL, "cancel_url": SUCCESS_URL, "gateway": "xendit"},
-        format="json",
-    )
+    response = post_checkout(owner, idr_plan)
 
     error = assert_error(response, 502, "gateway_error")
     if failure == "refused":
@@ -603,11 +597,7 @@ def test_a_rejected_secret_key_is_a_502_that_says_the_server_is_misconfigured(
     settings.XENDIT_SECRET_KEY = "xnd_development_revokedKey000000000000000000000000000"
 
     with caplog.at_level(logging.ERROR, logger="payments.gateways.http"):
-        response = owner.post(
-            CHECKOUT,
-            {"plan_id": str(idr_plan.pk), "success_url": SUCCESS_URL, "cancel_url": SUCCESS_URL, "gateway": "xendit"},
-            format="json",
-        )
+        response = post_checkout(owner, idr_plan)
 
     assert "misconfigured" in assert_error(response, 502, "gateway_error")["message"]
     assert "rejected this server's API key" in caplog.text
