@@ -14,7 +14,7 @@ from billing_project.money import format_money
 from invoices.models import Invoice, InvoiceStatus
 from organizations.models import Organization
 
-from .gateways import sandbox
+from .gateways import sandbox, saves_payment_methods
 from .gateways.base import PAYMENT_FAILED, PAYMENT_SUCCEEDED
 from .models import Payment, PaymentStatus
 from .services import with_query
@@ -99,10 +99,6 @@ def _portal_action(request, organization: Organization) -> str:
     return ""
 
 
-def _sandbox_methods(subscription) -> bool:
-    return subscription is None or subscription.gateway in ("", "sandbox")
-
-
 @require_http_methods(["GET", "POST"])
 def billing_portal(request, token: str):
     from subscriptions.selectors import live_subscription
@@ -123,7 +119,9 @@ def billing_portal(request, token: str):
         "subscription": subscription,
         "plan_price": format_money(subscription.plan.price_cents, subscription.plan.currency) if subscription else "",
         # Gateways without saved payment methods (Xendit, Midtrans) are paid by link.
-        "payment_methods": sandbox.PAYMENT_METHODS if _sandbox_methods(subscription) else (),
+        "payment_methods": (
+            sandbox.PAYMENT_METHODS if subscription is None or saves_payment_methods(subscription.gateway) else ()
+        ),
         "gateway": subscription.gateway if subscription else "",
         "invoices": [
             {

@@ -471,10 +471,11 @@ def _refunds_reported(gateway: str, event: GatewayEvent) -> bool:
         if refund is not None and refund.status == RefundStatus.PENDING:
             changed = _refund_settled(refund, status=RefundStatus.SUCCEEDED) or changed
     payment.refresh_from_db()
-    if event.refunded_total is not None and event.refunded_total > payment.amount_refunded_cents:
+    unrecorded = min(event.refunded_total or 0, payment.amount_cents) - payment.amount_refunded_cents
+    if unrecorded > 0:
         refund = Refund.objects.create(
             payment=payment,
-            amount_cents=min(event.refunded_total, payment.amount_cents) - payment.amount_refunded_cents,
+            amount_cents=unrecorded,
             reference=f"{event.payment_reference}:refunded:{event.refunded_total}",
             reason=f"refunded at {gateway}",
         )

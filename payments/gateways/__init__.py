@@ -16,13 +16,17 @@ def register(cls: type[Gateway]) -> type[Gateway]:
     return cls
 
 
+def _registry() -> dict[str, type[Gateway]]:
+    from . import midtrans, sandbox, stripe_gateway, xendit  # noqa: F401 - register themselves
+
+    return _REGISTRY
+
+
 def get_gateway(name: str | None = None) -> Gateway:
     """The gateway called `name` (default: DEFAULT_GATEWAY); a 400 when it is unknown or
     not configured."""
-    from . import midtrans, sandbox, stripe_gateway, xendit  # noqa: F401 - register themselves
-
     name = name or settings.DEFAULT_GATEWAY
-    cls = _REGISTRY.get(name)
+    cls = _registry().get(name)
     if cls is None:
         raise ValidationFailed.for_field("gateway", f"Unknown payment gateway '{name}'.")
     gateway = cls()
@@ -33,16 +37,12 @@ def get_gateway(name: str | None = None) -> Gateway:
 
 def saves_payment_methods(name: str) -> bool:
     """Whether the gateway keeps a payment method renewals can charge (configured or not)."""
-    from . import midtrans, sandbox, stripe_gateway, xendit  # noqa: F401
-
-    cls = _REGISTRY.get(name)
+    cls = _registry().get(name)
     return cls is None or cls.saves_payment_methods
 
 
 def gateway_names() -> list[str]:
-    from . import midtrans, sandbox, stripe_gateway, xendit  # noqa: F401
-
-    return sorted(_REGISTRY)
+    return sorted(_registry())
 
 
 __all__ = ["Gateway", "GatewayError", "gateway_names", "get_gateway", "register"]

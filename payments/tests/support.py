@@ -9,6 +9,7 @@ on it), and the sandbox gateway reached through its pages and its signed webhook
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 from django.conf import settings
@@ -135,6 +136,20 @@ def success_event_for(payment: Payment, **overrides) -> tuple[bytes, str]:
 
 
 # --- domain set-ups --------------------------------------------------------------------
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def cycle(now: datetime, capture) -> None:
+    """One billing cycle run at `now`, its on-commit tasks (charges, pay links, emails) run;
+    `capture` is pytest-django's django_capture_on_commit_callbacks."""
+    from invoices.cycle import run_billing_cycle
+
+    with capture(execute=True):
+        report = run_billing_cycle(now=now)
+    assert not report.errors, report.errors
 
 
 def paid_plans() -> tuple[Plan, Plan]:

@@ -12,7 +12,7 @@ import itertools
 import json
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import requests
@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from invoices.cycle import run_billing_cycle
 from invoices.models import Invoice
 from payments.gateways.base import GatewayError
 from payments.models import Payment, Refund
@@ -39,7 +38,9 @@ from .support import (
     assert_error,
     assert_ok,
     counts,
+    cycle,
     start_checkout,
+    utc,
 )
 
 pytestmark = pytest.mark.django_db
@@ -172,10 +173,6 @@ def refund_action(browser, payment, **form):
     response = browser.post(CHANGELIST, data, follow=True)
     assert response.status_code == 200
     return html.unescape(response.content.decode())
-
-
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 # --- checkout ----------------------------------------------------------------------------------
@@ -791,12 +788,6 @@ def renewing(midtrans, id_org, idr_plan):
     return subscription_create(
         organization=id_org, plan=idr_plan, start=utc(2026, 1, 31), status="active", trial_days=0, gateway="midtrans"
     )
-
-
-def cycle(now: datetime, capture) -> None:
-    with capture(execute=True):
-        report = run_billing_cycle(now=now)
-    assert not report.errors, report.errors
 
 
 def links(mailoutbox) -> list:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 
-from invoices.cycle import run_billing_cycle
 from invoices.models import Invoice
 from payments.models import Payment, Refund
 from payments.services import payment_refund
@@ -20,7 +19,18 @@ from subscriptions.models import Subscription
 from subscriptions.services import subscription_create
 from webhooks.models import InboundEvent
 
-from .support import CHECKOUT, CHECKOUT_SUCCESS, SUCCESS_URL, UPGRADE, assert_error, assert_ok, counts, start_checkout
+from .support import (
+    CHECKOUT,
+    CHECKOUT_SUCCESS,
+    SUCCESS_URL,
+    UPGRADE,
+    assert_error,
+    assert_ok,
+    counts,
+    cycle,
+    start_checkout,
+    utc,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -279,21 +289,11 @@ def test_an_expired_checkout_link_fails_the_payment_and_a_new_checkout_replaces_
 # --- renewals and dunning by pay link ----------------------------------------------------
 
 
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
-
 @pytest.fixture
 def renewing(fake_xendit, id_org, idr_plan):
     return subscription_create(
         organization=id_org, plan=idr_plan, start=utc(2026, 1, 31), status="active", trial_days=0, gateway="xendit"
     )
-
-
-def cycle(now: datetime, capture) -> None:
-    with capture(execute=True):
-        report = run_billing_cycle(now=now)
-    assert not report.errors, report.errors
 
 
 def test_a_renewal_sends_a_new_xendit_pay_link_by_email(
