@@ -6,7 +6,7 @@ PORT ?= 8000
 # The embedded default runs with DEBUG on (SQLite, local memory, eager Celery, console email).
 RUN_ENV ?= DEBUG=$${DEBUG:-true} SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)}
 
-.PHONY: install run migrate demo test lint format schema bench clean
+.PHONY: install dev-keys run migrate demo test lint format schema bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
@@ -16,7 +16,32 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 install: $(BIN)/.installed
 
-run: install
+# `make run` keeps random keys of its own in .env (gitignored), made on the first run and
+# never overwritten, so it does not run on the development keys written in settings.py.
+define DEV_KEYS_PY
+import pathlib, secrets
+path = pathlib.Path(".env")
+lines = path.read_text().splitlines() if path.exists() else []
+def value(name):
+    for line in lines:
+        key, sep, val = line.partition("=")
+        if sep and key.strip() == name:
+            return val.strip().strip("'\"")
+    return None
+missing = [name for name in ("SECRET_KEY", "JWT_SIGNING_KEY") if not value(name)]
+if missing:
+    lines = [line for line in lines if line.partition("=")[0].strip() not in missing]
+    lines += [f"{name}={secrets.token_urlsafe(48)}" for name in missing]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    print("Wrote random " + " and ".join(missing) + " to .env (kept for the next runs).")
+endef
+export DEV_KEYS_PY
+
+dev-keys:
+	@$(PYTHON) -c "$$DEV_KEYS_PY"
+
+run: install dev-keys
 	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
 	$(RUN_ENV) $(BIN)/python manage.py seed_demo
 	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from kombu.exceptions import OperationalError as KombuOperationalError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -27,6 +29,8 @@ from organizations.models import Membership, Role
 
 from .models import User, normalize_email
 from .tasks import send_password_reset_email
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,12 @@ def user_login(*, email: str, password: str, ip: str) -> TokenPair:
     under the limit; a successful sign-in clears the count. After LOGIN_FAILURE_LIMIT
     failures in LOGIN_FAILURE_WINDOW seconds every attempt is refused with 429 until
     the window ends, right password or not.
+
+    While Redis cannot be reached the cache counts in each process's memory
+    (billing_project.cache.ResilientRedisCache): the limit then holds per process, so a
+    guesser spread over P processes gets at most P x LOGIN_FAILURE_LIMIT tries a window.
+    That is chosen over failing open (no limit while Redis is down) and over a database
+    counter (a write per sign-in attempt, for an outage of minutes).
     """
     key = _login_failure_key(email, ip)
     window = settings.LOGIN_FAILURE_WINDOW
@@ -174,9 +184,20 @@ def password_reset_request(*, email: str) -> None:
 
     The request only enqueues a task with the address, known or not; the task looks
     the account up and makes the token. The answer and its timing are the same for
-    unknown addresses, and no token passes through the broker.
+    unknown addresses, and no token passes through the broker. When the broker cannot
+    be reached the email is not sent and an error is logged, and the answer is still
+    the same: a reset request is not worth a 500, nor a synchronous send whose timing
+    would tell known addresses from unknown ones.
     """
-    send_password_reset_email.delay_on_commit(normalize_email(email))
+    email = normalize_email(email)
+    transaction.on_commit(lambda: _password_reset_email_queue(email))
+
+
+def _password_reset_email_queue(email: str) -> None:
+    try:
+        send_password_reset_email.delay(email)
+    except KombuOperationalError as exc:
+        logger.error("Password reset email not queued, the Celery broker is unreachable (%s)", exc)
 
 
 def _user_from_reset_token(token: str) -> tuple[User | None, str]:

@@ -13,7 +13,8 @@ from . import services
 
 
 class PublicAuthView(APIView):
-    """Auth endpoints anyone may call: no JWT parsing, a per-IP abuse throttle."""
+    """Auth endpoints anyone may call: no JWT parsing, a per-IP abuse throttle (counted in
+    Redis; in each process's memory while Redis cannot be reached, see billing_project.cache)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]

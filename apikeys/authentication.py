@@ -2,6 +2,16 @@
 
 Only service views list this class, and it refuses anything that is not an API key, so a
 user's JWT never works there; a key sent to a people endpoint fails JWT parsing there.
+
+The database is the truth; the cache (Redis, shared by every server) holds each key's
+principal so that a request needs no query. A change to a key (revoke, rotate, new scopes)
+is written to the database first and then deleted from the cache, so it takes effect at
+once on every server that reads that cache. The delete can be lost (the changing server
+cannot reach Redis at that moment, or loses a race with a request that read the old row),
+so a cached principal is also only trusted for APIKEY_CACHE_SECONDS after the database
+read it came from (`fresh_until`, checked on every read, and the Redis TTL): whatever
+Redis does, a change takes effect everywhere within that bound. The cost is one database
+read per key every APIKEY_CACHE_SECONDS for the whole fleet.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk_live_", "sk_test_")
 # Bump the version when ServicePrincipal changes shape, so no process reads an old pickle.
-_CACHE_PREFIX = "apikey:v3:"
+_CACHE_PREFIX = "apikey:v4:"
 _MISSING = "missing"
 
 
@@ -44,6 +54,9 @@ class ServicePrincipal:
     usage_closed_before: float | None  # epoch seconds
     period_anchor: float | None = None  # epoch seconds of the subscription's billing anchor
     key_hash: str = ""
+    # Epoch seconds until which the principal may be used without asking the database: the
+    # moment of the database read plus APIKEY_CACHE_SECONDS.
+    fresh_until: float = field(default=0.0, compare=False)
     # False for a principal taken from this process's memory, not yet confirmed against
     # the shared cache in this request (see `provisional_principal`).
     verified: bool = field(default=True, compare=False)
@@ -98,9 +111,15 @@ def forget_organizations_keys(organization_ids) -> None:
     transaction.on_commit(forget)
 
 
+def _is_fresh(principal: ServicePrincipal) -> bool:
+    return principal.fresh_until > time.time()
+
+
 def _load(key_hash: str) -> ServicePrincipal | None:
     from .models import APIKey
 
+    # Taken before the read: the bound runs from the row the principal reflects.
+    fresh_until = time.time() + settings.APIKEY_CACHE_SECONDS
     key = (
         APIKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True)
         .values("id", "organization_id", "scopes", "mode", "expires_at")
@@ -122,6 +141,7 @@ def _load(key_hash: str) -> ServicePrincipal | None:
         usage_closed_before=context.usage_closed_before,
         period_anchor=context.period_anchor,
         key_hash=key_hash,
+        fresh_until=fresh_until,
     )
 
 
@@ -134,11 +154,12 @@ def principal_for_secret(secret: str) -> ServicePrincipal | None:
 
 
 def principal_for_hash(key_hash: str) -> ServicePrincipal | None:
-    """The principal of a key, from the shared cache or else the database (then cached)."""
+    """The principal of a key, from the shared cache while fresh, or else the database (then
+    cached)."""
     cached = _cache_call("get", _cache_key(key_hash))
     if cached == _MISSING:
         return None
-    if cached is not None:
+    if isinstance(cached, ServicePrincipal) and _is_fresh(cached):
         _remember(key_hash, cached)
         return cached
     principal = _load(key_hash)
@@ -194,7 +215,7 @@ def confirm_principal(provisional: ServicePrincipal, blob: bytes | None) -> Serv
             current = pickle.loads(blob)  # noqa: S301 - written by this app's own cache
         except Exception:  # noqa: BLE001
             current = None
-        if isinstance(current, ServicePrincipal):
+        if isinstance(current, ServicePrincipal) and _is_fresh(current):
             _remember(provisional.key_hash, current)
             return current
         if current == _MISSING:

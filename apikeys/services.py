@@ -1,5 +1,7 @@
-"""Writes for API keys. Every change that alters what a secret may do drops it from the
-authentication cache at once, so a revoked or rotated secret stops working immediately."""
+"""Writes for API keys. Every change that alters what a secret may do is written to the
+database, then drops the secret from the authentication cache: it takes effect at once
+wherever that cache is reachable, and on every server within APIKEY_CACHE_SECONDS whatever
+Redis does (see apikeys.authentication)."""
 
 from __future__ import annotations
 

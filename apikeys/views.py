@@ -62,7 +62,10 @@ class APIKeyDetailView(APIKeyView):
     @extend_schema(
         tags=["api-keys"],
         summary="Revoke an API key",
-        description="The key stops working at once.",
+        description=(
+            "The key stops working at once; should the shared cache be unreachable, within "
+            "APIKEY_CACHE_SECONDS (5 s by default) on every server."
+        ),
         responses={200: s.APIKeySerializer},
     )
     def delete(self, request, key_id):
@@ -74,7 +77,10 @@ class APIKeyRotateView(APIKeyView):
     @extend_schema(
         tags=["api-keys"],
         summary="Rotate an API key",
-        description="Issues a new secret; the old one stops working at once.",
+        description=(
+            "Issues a new secret; the old one stops working at once (should the shared cache be "
+            "unreachable, within APIKEY_CACHE_SECONDS on every server)."
+        ),
         request=None,
         responses={200: s.APIKeyRotatedSerializer},
     )

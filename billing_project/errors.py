@@ -78,3 +78,13 @@ class RateLimited(DomainError):
     def __init__(self, message: str | None = None, *, retry_after: int | None = None, **kwargs):
         self.retry_after = retry_after
         super().__init__(message, **kwargs)
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+    default_message = "The request body is too large."
+
+    @classmethod
+    def over(cls, limit: int) -> PayloadTooLarge:
+        return cls(f"The request body is larger than the {limit} bytes allowed.", details={"max_bytes": limit})

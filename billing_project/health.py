@@ -1,20 +1,35 @@
-"""Liveness, readiness and a detailed health report for operators and load balancers."""
+"""Liveness, readiness and a detailed health report for operators and load balancers.
+
+/health, /live and /ready are public: they say only whether this process can serve.
+/health/detailed and /metrics describe the deployment (services, gateways, traffic), so
+they answer operators only (`ops_request_allowed`) and 404 to everyone else: a 404 does
+not confirm to a scanner that the endpoint exists, and an operator knows it does.
+"""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import time
+from functools import lru_cache, wraps
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
+from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.views import APIView
 
+from billing_project.api.envelope import error_json_response
+from billing_project.api.negotiation import JSONOnlyContentNegotiation
+from billing_project.api.request import client_ip
 from billing_project.api.responses import ok
 from billing_project.api.schema import error_response, message_response
-from billing_project.errors import DomainError
+from billing_project.errors import DomainError, NotFound
 
 STARTED_AT = time.monotonic()
 
@@ -73,9 +88,57 @@ def gateway_statuses() -> dict:
     return statuses
 
 
+@lru_cache(maxsize=8)
+def _ops_networks(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip())
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"OPS_ALLOWED_NETWORKS: {exc}") from None
+
+
+def ops_request_allowed(request) -> bool:
+    """Whether a (Django) request may read the operations endpoints: the OPS_TOKEN bearer
+    token, a signed-in active staff user, or a client address in OPS_ALLOWED_NETWORKS."""
+    token = settings.OPS_TOKEN
+    scheme, _, presented = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode()):
+        return True
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_active and user.is_staff:
+        return True
+    try:
+        address = ipaddress.ip_address(client_ip(request))
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in _ops_networks(tuple(settings.OPS_ALLOWED_NETWORKS)))
+
+
+def ops_only(view):
+    """A plain Django view (the Prometheus exporter) for operators only; 404 otherwise."""
+
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        if not ops_request_allowed(request):
+            return error_json_response(404)
+        return view(request, *args, **kwargs)
+
+    return never_cache(guarded)
+
+
+class IsOperator(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        if ops_request_allowed(request._request):
+            return True
+        raise NotFound()
+
+
 class HealthView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # Probes send any Accept header; the answer is always the JSON envelope.
+    content_negotiation_class = JSONOnlyContentNegotiation
 
 
 class HealthDetailSerializer(serializers.Serializer):
@@ -115,11 +178,23 @@ class ReadyView(HealthView):
 
 
 class HealthDetailView(HealthView):
+    # The admin's session is how a staff user is recognised here (no CSRF on a GET).
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsOperator]
+
     @extend_schema(
         tags=["health"],
-        summary="Detailed health",
-        description="Database, Redis, cache backend, Celery mode and uptime. 503 when the database is down.",
-        responses={200: HealthDetailSerializer, 503: HealthDetailSerializer},
+        summary="Detailed health (operators)",
+        description=(
+            "Database, Redis, cache backend, Celery mode and uptime. 503 when the database is down. "
+            "Operators only: `Authorization: Bearer <OPS_TOKEN>`, a client address in "
+            "OPS_ALLOWED_NETWORKS (loopback by default) or a signed-in staff user; 404 to anyone else."
+        ),
+        responses={
+            200: HealthDetailSerializer,
+            503: HealthDetailSerializer,
+            404: error_response("Not an operator (the endpoint does not reveal itself)."),
+        },
         auth=[],
     )
     def get(self, request):
@@ -133,4 +208,6 @@ class HealthDetailView(HealthView):
             "gateways": gateway_statuses(),
             "uptime": int(time.monotonic() - STARTED_AT),
         }
-        return ok(data, status=200 if database == "ok" else 503)
+        response = ok(data, status=200 if database == "ok" else 503)
+        response["Cache-Control"] = "no-store"
+        return response

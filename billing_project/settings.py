@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "corsheaders",
     "django_prometheus",
     "accounts",
@@ -107,6 +109,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "billing_project.csp.ContentSecurityPolicyMiddleware",
     "billing_project.api.middleware.ApiErrorEnvelopeMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -173,9 +176,12 @@ QUOTA_REDIS_URL = env.str("QUOTA_REDIS_URL", default=REDIS_URL)
 QUOTA_REDIS_TIMEOUT = env.float("QUOTA_REDIS_TIMEOUT", default=0.25)
 QUOTA_REDIS_RETRY_SECONDS = env.float("QUOTA_REDIS_RETRY_SECONDS", default=5.0)
 CATALOGUE_TTL = env.float("CATALOGUE_TTL", default=10.0)
-# Revocation deletes the cached entry; the TTL only bounds staleness between processes
-# that do not share a cache (local memory), so it is short without Redis.
-APIKEY_CACHE_SECONDS = env.int("APIKEY_CACHE_SECONDS", default=300 if REDIS_URL else 5)
+# A change to an API key (revoke, rotate, scopes) deletes its cached entry, which takes
+# effect at once wherever that cache is shared; a cached entry is also trusted only this
+# long after the database read it came from, which bounds the change's delay whatever
+# Redis does (a lost delete, processes with their own memory). One database read per key
+# per this many seconds, for the whole fleet.
+APIKEY_CACHE_SECONDS = env.int("APIKEY_CACHE_SECONDS", default=5)
 APIKEY_NEGATIVE_CACHE_SECONDS = env.int("APIKEY_NEGATIVE_CACHE_SECONDS", default=30 if REDIS_URL else 5)
 APIKEY_TOUCH_SECONDS = env.int("APIKEY_TOUCH_SECONDS", default=60)
 
@@ -237,8 +243,8 @@ MIDTRANS_SNAP_BASE = env.str(
     "MIDTRANS_SNAP_BASE",
     default="https://app.midtrans.com" if MIDTRANS_IS_PRODUCTION else "https://app.sandbox.midtrans.com",
 )
-# Ask Midtrans' status API before counting a notification as paid (one more call).
-MIDTRANS_VERIFY_STATUS = env.bool("MIDTRANS_VERIFY_STATUS", default=False)
+# Every Midtrans notification that changes state is confirmed with its status API first
+# (the signature covers only order id, status code and amount).
 INDONESIA_DEFAULT_GATEWAY = env.str("INDONESIA_DEFAULT_GATEWAY", default="xendit")
 INDONESIA_COUNTRIES = env.list("INDONESIA_COUNTRIES", default=["ID"])
 # How long a Xendit or Midtrans pay link stays open (Midtrans: at most 7 days).
@@ -412,3 +418,83 @@ LOGGING = {
 
 # Prometheus: don't export per-migration gauges on every start.
 PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# --- hardening: payments (gateways, webhooks) -----------------------------------------
+# The sandbox gateway marks payments paid at a click: it is on only where it is asked for
+# (DEBUG, i.e. `make run`, turns it on by default; production must never set it).
+SANDBOX_GATEWAY_ENABLED = env.bool("SANDBOX_GATEWAY_ENABLED", default=DEBUG)
+
+# --- hardening: Redis faults, API-key revocation ----------------------------------------
+# When Redis stops answering, the cache (throttles, the login limiter, the API-key cache)
+# is served from each process's memory and Redis is retried every CACHE_REDIS_RETRY_SECONDS
+# (billing_project.cache.ResilientRedisCache); CACHE_REDIS_TIMEOUT is the most a request
+# waits for Redis before that happens.
+CACHE_REDIS_TIMEOUT = env.float("CACHE_REDIS_TIMEOUT", default=0.25)
+CACHE_REDIS_RETRY_SECONDS = env.float("CACHE_REDIS_RETRY_SECONDS", default=5.0)
+if REDIS_URL:
+    CACHES["default"]["BACKEND"] = "billing_project.cache.ResilientRedisCache"
+    CACHES["default"]["OPTIONS"] = {
+        "socket_connect_timeout": CACHE_REDIS_TIMEOUT,
+        "socket_timeout": CACHE_REDIS_TIMEOUT,
+        "failover_seconds": CACHE_REDIS_RETRY_SECONDS,
+    }
+
+# --- hardening: request bodies and input ------------------------------------------------
+# The largest request body read, in bytes: bigger ones are 413 `payload_too_large` before
+# any parsing. 2.5 MiB (Django's default, made explicit) is far more than any endpoint but
+# the usage batch needs; POST /usage/batch-report has its own bound, sized for 1000 events
+# at their largest allowed metadata (4 KB each).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+USAGE_BATCH_MAX_BODY_BYTES = env.int("USAGE_BATCH_MAX_BODY_BYTES", default=5_242_880)
+# JSON bodies are parsed with bounds: nesting too deep to parse, NaN/Infinity, and text no
+# database stores (NUL, lone surrogates) are 400 naming the field (billing_project.api.parsers).
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "billing_project.api.parsers.JSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+
+# --- hardening: pages, redirects, operations endpoints -----------------------------------
+# Content-Security-Policy of every server-rendered page (django-csp; billing_project.csp):
+# nothing but this site's own scripts, styles and images, inline script only with the
+# per-response nonce. Forms may also land on the ALLOWED_REDIRECT_HOSTS (the checkout's
+# success/cancel redirects) and on CSP_FORM_ACTION_ORIGINS, the gateways' hosted payment
+# pages the billing portal's Pay button redirects to.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CSP_FORM_ACTION_ORIGINS = env.list(
+    "CSP_FORM_ACTION_ORIGINS",
+    default=[
+        "https://checkout.stripe.com",
+        "https://checkout.xendit.co",
+        "https://checkout-staging.xendit.co",
+        MIDTRANS_SNAP_BASE.rstrip("/"),
+    ],
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# The API docs (Swagger UI, ReDoc) are served from this site (drf-spectacular-sidecar),
+# never from a CDN.
+SPECTACULAR_SETTINGS.update(
+    {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
+)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# /health/detailed and /metrics tell an attacker what runs here: they answer 404 unless the
+# request comes from OPS_ALLOWED_NETWORKS (client address as in NUM_PROXIES; loopback by
+# default), carries "Authorization: Bearer <OPS_TOKEN>" (when OPS_TOKEN is set), or comes
+# from a signed-in staff user (admin session). /health, /live and /ready stay public.
+OPS_TOKEN = env.str("OPS_TOKEN", default="")
+OPS_ALLOWED_NETWORKS = env.list("OPS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])

@@ -1,23 +1,11 @@
 """Request and response shapes of the credit endpoints."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from billing_project.api.fields import WholeCentsField
 
 from .models import CreditLedgerEntry, EntryKind
 from .services import MAX_AMOUNT_CENTS
-
-
-@extend_schema_field(OpenApiTypes.INT64)
-class WholeCentsField(serializers.IntegerField):
-    """A JSON integer of minor units; strings and fractions are refused, not coerced."""
-
-    default_error_messages = {"invalid": "A whole number of minor units (a JSON integer) is required."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class BalanceSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 
+from billing_project.api.negotiation import PDFContentNegotiation
 from billing_project.api.pagination import EnvelopeLimitOffsetPagination, paginated_response
 from billing_project.api.responses import ok
 from billing_project.errors import NotFound
@@ -49,10 +50,16 @@ class InvoiceDetailView(BillingView):
 
 
 class InvoicePDFView(BillingView):
+    # `Accept: application/pdf` (or */*, or none) gets the PDF; errors stay JSON envelopes.
+    content_negotiation_class = PDFContentNegotiation
+
     @extend_schema(
         tags=["invoices"],
         summary="The invoice as PDF",
-        description="Rendered on demand when it has not been rendered yet.",
+        description=(
+            "Rendered on demand when it has not been rendered yet. Send `Accept: application/pdf` "
+            "(or `*/*`, or no Accept); errors are JSON envelopes; an Accept that rules out PDF is a 406."
+        ),
         responses={(200, "application/pdf"): OpenApiResponse(response=OpenApiTypes.BINARY, description="The PDF")},
     )
     def get(self, request, invoice_id):

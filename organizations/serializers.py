@@ -1,9 +1,22 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import Invitation, Organization, Role, country_validator, currency_validator
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "anyOf": [{"format": "email"}, {"enum": [""]}],
+        "description": "Where invoices and billing emails go; empty when unset (they then go to the owners).",
+    }
+)
+class BillingEmailOutputField(serializers.CharField):
+    """An email address, or "" when none is set: the schema says both, not just `format: email`."""
+
+
 class OrganizationSerializer(serializers.ModelSerializer):
+    billing_email = BillingEmailOutputField(read_only=True)
     role = serializers.ChoiceField(choices=Role.choices, read_only=True, help_text="Your role in this organization.")
 
     class Meta:

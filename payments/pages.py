@@ -3,14 +3,17 @@ the sandbox gateway links to (reached with a signed, hour-long link from `billin
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from billing_project.errors import DomainError
+from billing_project.errors import DomainError, NotFound
 from billing_project.money import format_money
+from billing_project.redirects import safe_redirect_url
 from invoices.models import Invoice, InvoiceStatus
 from organizations.models import Organization
 
@@ -24,6 +27,8 @@ PORTAL_MAX_AGE = 3600
 
 @require_http_methods(["GET", "POST"])
 def sandbox_checkout(request, reference: str):
+    if not sandbox.is_enabled():  # the page pays at a click: it exists only where the sandbox is on
+        raise Http404("Unknown checkout.")
     payment = (
         Payment.objects.select_related("invoice", "organization").filter(gateway="sandbox", reference=reference).first()
     )
@@ -39,12 +44,12 @@ def sandbox_checkout(request, reference: str):
                 payment_method=sandbox.PM_OK,
             )
             payment.refresh_from_db()
-            if payment.success_url:
+            if safe_redirect_url(payment.success_url):  # as stored: re-checked against today's allow-list
                 return HttpResponseRedirect(with_query(payment.success_url, session_id=str(payment.pk)))
         elif request.POST.get("action") == "decline":
             sandbox.deliver(PAYMENT_FAILED, payment_reference=payment.reference, failure_reason=sandbox.DECLINE_REASON)
             payment.refresh_from_db()
-            if payment.cancel_url:
+            if safe_redirect_url(payment.cancel_url):
                 return HttpResponseRedirect(with_query(payment.cancel_url, session_id=str(payment.pk)))
         return HttpResponseRedirect(request.path)
     invoice = payment.invoice
@@ -74,7 +79,8 @@ def _portal_organization(token: str) -> Organization:
     return organization
 
 
-def _portal_action(request, organization: Organization) -> str:
+def _portal_action(request, organization: Organization) -> tuple[str, str]:
+    """Apply the portal form's action: (message to show, URL to send the browser to)."""
     from subscriptions.selectors import live_subscription
     from subscriptions.services import subscription_cancel, subscription_reactivate
 
@@ -84,19 +90,23 @@ def _portal_action(request, organization: Organization) -> str:
     subscription = live_subscription(organization_id=organization.pk)
     if action == "payment_method":
         payment_method_update(organization=organization, payment_method_id=request.POST.get("payment_method", ""))
-        return "Payment method saved."
+        return "Payment method saved.", ""
     if action == "cancel" and subscription:
         subscription_cancel(subscription=subscription, at_period_end=True, reason="canceled in the billing portal")
-        return "Your subscription will end at the end of the period."
+        return "Your subscription will end at the end of the period.", ""
     if action == "reactivate" and subscription:
         subscription_reactivate(subscription=subscription)
-        return "Your subscription continues."
+        return "Your subscription continues.", ""
     if action == "pay":
-        result = invoice_pay_link(organization=organization, invoice_id=request.POST.get("invoice"))
+        try:
+            invoice_id = uuid.UUID(request.POST.get("invoice", ""))
+        except ValueError:
+            raise NotFound("Invoice not found.") from None
+        result = invoice_pay_link(organization=organization, invoice_id=invoice_id)
         if "payment_intent_url" in result:
-            return result["payment_intent_url"]
-        return "The invoice is paid."
-    return ""
+            return "", result["payment_intent_url"]  # the gateway's hosted page
+        return "The invoice is paid.", ""
+    return "", ""
 
 
 @require_http_methods(["GET", "POST"])
@@ -104,14 +114,16 @@ def billing_portal(request, token: str):
     from subscriptions.selectors import live_subscription
 
     organization = _portal_organization(token)
+    # The app's "Return" link: only to an allowed redirect host, else no link at all.
+    return_url = safe_redirect_url(request.GET.get("return_url"))
     message = ""
     if request.method == "POST":
         try:
-            message = _portal_action(request, organization)
+            message, redirect_to = _portal_action(request, organization)
         except DomainError as exc:
-            message = exc.message
-        if message.startswith("http"):
-            return HttpResponseRedirect(message)
+            message, redirect_to = exc.message, ""
+        if redirect_to:
+            return HttpResponseRedirect(redirect_to)
     subscription = live_subscription(organization_id=organization.pk)
     invoices = Invoice.objects.filter(organization=organization).exclude(status=InvoiceStatus.DRAFT)
     context = {
@@ -131,7 +143,7 @@ def billing_portal(request, token: str):
             }
             for invoice in invoices.order_by("-finalized_at")[:50]
         ],
-        "return_url": request.GET.get("return_url", ""),
+        "return_url": return_url,
         "message": message,
     }
     return render(request, "billing/portal.html", context)

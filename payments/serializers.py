@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from billing_project.api.fields import WholeCentsField
 from subscriptions.serializers import SubscriptionSerializer
 
 
@@ -79,7 +80,7 @@ class PayOutputSerializer(serializers.Serializer):
 
 
 class CreditsPurchaseInputSerializer(serializers.Serializer):
-    amount_cents = serializers.IntegerField(min_value=1, max_value=10**10)
+    amount_cents = WholeCentsField(min_value=1, max_value=10**10, help_text="Minor units of credit to buy, > 0.")
     success_url = serializers.URLField(max_length=2000)
     cancel_url = serializers.URLField(max_length=2000)
     gateway = serializers.CharField(required=False, max_length=20)

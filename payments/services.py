@@ -40,13 +40,14 @@ logger = logging.getLogger(__name__)
 
 
 def redirect_url_check(url: str, field: str) -> str:
-    """Success and cancel URLs may only point at ALLOWED_REDIRECT_HOSTS (no open redirect)."""
-    parts = urlparse(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed.for_field(field, "Must be an absolute http(s) URL.")
-    if parts.hostname not in settings.ALLOWED_REDIRECT_HOSTS:
-        raise ValidationFailed.for_field(field, f"Host '{parts.hostname}' is not an allowed redirect host.")
-    return url
+    """Success, cancel and return URLs may only send the browser to ALLOWED_REDIRECT_HOSTS
+    (no open redirect), judged as a browser parses them (billing_project.redirects)."""
+    from billing_project.redirects import UnsafeRedirect, redirect_url_validate
+
+    try:
+        return redirect_url_validate(url)
+    except UnsafeRedirect as exc:
+        raise ValidationFailed.for_field(field, str(exc)) from None
 
 
 def with_query(url: str, **params) -> str:
@@ -54,23 +55,46 @@ def with_query(url: str, **params) -> str:
     return f"{url}{separator}{urlencode(params)}"
 
 
-def gateway_for(name: str | None, currency: str, organization: Organization | None = None) -> Gateway:
-    """The gateway a payment goes through: the one named, else the country's default for an
-    organization in INDONESIA_COUNTRIES (when configured and taking the currency), else
-    DEFAULT_GATEWAY. A gateway that does not take the currency is a 400."""
-    if not name and organization is not None and organization.country in settings.INDONESIA_COUNTRIES:
+def gateway_for(
+    name: str | None, currency: str, organization: Organization | None = None, *, current: str | None = None
+) -> Gateway:
+    """The gateway a payment goes through. One the client names must be enabled on this
+    server and serve the organization's country. Without one: the subscription's `current`
+    gateway, else, for an organization in INDONESIA_COUNTRIES, INDONESIA_DEFAULT_GATEWAY
+    (when configured and taking the currency), else DEFAULT_GATEWAY. Whichever it is must
+    take the currency. Each refusal is a 400 on `gateway`, raised before anything is
+    written."""
+    if name:
+        gateway = get_gateway(name)
+        if organization is not None and not gateway.serves_country(organization.country):
+            where = (
+                f"organizations in {organization.country}"
+                if organization.country
+                else "organizations without a country"
+            )
+            raise ValidationFailed.for_field(
+                "gateway", f"The {gateway.name} gateway does not take payments from {where}."
+            )
+    elif current:
+        gateway = get_gateway(current)
+    else:
+        gateway = _default_gateway(currency, organization)
+    if not gateway.supports_currency(currency):
+        raise ValidationFailed.for_field(
+            "gateway", f"The {gateway.name} gateway does not take payments in {currency.upper()}."
+        )
+    return gateway
+
+
+def _default_gateway(currency: str, organization: Organization | None) -> Gateway:
+    if organization is not None and organization.country in settings.INDONESIA_COUNTRIES:
         try:
             local = get_gateway(settings.INDONESIA_DEFAULT_GATEWAY)
         except ValidationFailed:
             local = None  # not configured on this server
         if local is not None and local.supports_currency(currency):
             return local
-    gateway = get_gateway(name)
-    if not gateway.supports_currency(currency):
-        raise ValidationFailed.for_field(
-            "gateway", f"The {gateway.name} gateway does not take payments in {currency.upper()}."
-        )
-    return gateway
+    return get_gateway(None)
 
 
 def _new_payment(invoice: Invoice, *, gateway: Gateway, kind: str, **fields) -> Payment:
@@ -641,7 +665,7 @@ def invoice_pay_link(*, organization: Organization, invoice_id, gateway_name: st
         return {"status": "paid"}
     subscription = invoice.subscription
     gateway = gateway_for(
-        gateway_name or (subscription.gateway if subscription else None), invoice.currency, organization
+        gateway_name, invoice.currency, organization, current=subscription.gateway if subscription else None
     )
     payment = hosted_payment_create(
         invoice=invoice, gateway=gateway, kind=PaymentKind.PAY_LINK, description=f"Invoice {invoice.number}"

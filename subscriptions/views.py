@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema
 
 from billing_project.api.responses import ok
+from billing_project.api.schema import NULLABLE_DATA_EXTENSION
 from organizations.context import OrgScopedAPIView
 
 from .selectors import live_subscription
@@ -12,7 +13,8 @@ class SubscriptionView(OrgScopedAPIView):
         tags=["subscriptions"],
         summary="The current subscription",
         description="The organization's live subscription, or `null` (then it is on the free default plan).",
-        responses={200: SubscriptionSerializer(allow_null=True)},
+        responses={200: SubscriptionSerializer},
+        extensions=NULLABLE_DATA_EXTENSION,
     )
     def get(self, request):
         subscription = live_subscription(organization_id=self.organization.pk)

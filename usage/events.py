@@ -7,10 +7,12 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from billing_project.api.text import find_text_problem, shown, text_problem
 from plans.catalogue import Catalogue, MetricInfo
 
 MAX_QUANTITY = 10**12
 MAX_METADATA_BYTES = 4096
+MAX_METADATA_DEPTH = 32
 MAX_FUTURE = timedelta(minutes=5)
 
 
@@ -38,6 +40,13 @@ class EventError(Exception):
         return {self.field: [self.message]}
 
 
+def _check_text(field: str, value: str) -> None:
+    """Refuse text no database stores (a NUL, a lone surrogate)."""
+    problem = text_problem(value)
+    if problem:
+        raise EventError(field, problem)
+
+
 def _parse_timestamp(value, now: datetime) -> datetime:
     if value is None:
         return now
@@ -46,13 +55,56 @@ def _parse_timestamp(value, now: datetime) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise EventError("timestamp", f"'{value[:40]}' is not an ISO 8601 date-time.") from None
+        raise EventError("timestamp", f"'{shown(value, 40)}' is not an ISO 8601 date-time.") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
         return parsed.astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
-        raise EventError("timestamp", f"'{value[:40]}' is out of range.") from None
+        raise EventError("timestamp", f"'{shown(value, 40)}' is out of range.") from None
+
+
+def _depth(value) -> int:
+    """How deeply objects and arrays nest in `value` (a scalar is 0)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+# Built once: json.dumps with any option builds a new encoder on every call.
+_METADATA_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _metadata_json(metadata: dict) -> str:
+    """`metadata` as compact JSON text, if it can be stored: finite numbers, no NUL or lone
+    surrogate in a key or a value, at most MAX_METADATA_BYTES and MAX_METADATA_DEPTH.
+    The checks cost next to nothing for ordinary metadata (ASCII, shallow)."""
+    try:
+        text = _METADATA_ENCODER.encode(metadata)
+    except RecursionError:
+        raise EventError("metadata", f"Must be nested at most {MAX_METADATA_DEPTH} levels deep.") from None
+    except ValueError:  # a float that overflowed to infinity, e.g. 1e400
+        raise EventError("metadata", "Numbers must be finite.") from None
+    # json.dumps writes a NUL as the escape \u0000 (an escaped backslash before `u0000`
+    # looks the same: the walk tells them apart) and keeps a lone surrogate as is.
+    if "\\u0000" in text or (not text.isascii() and text_problem(text)):
+        problem = find_text_problem(metadata, "metadata")
+        if problem:
+            where, message = problem
+            raise EventError("metadata", f"{message[:-1]} (at {where}).")
+    if len(text) > MAX_METADATA_BYTES or len(text.encode()) > MAX_METADATA_BYTES:
+        raise EventError("metadata", f"Must be at most {MAX_METADATA_BYTES} bytes as JSON.")
+    # More brackets than the limit are needed to nest that deep: count before walking.
+    if text.count("{") + text.count("[") > MAX_METADATA_DEPTH and _depth(metadata) > MAX_METADATA_DEPTH:
+        raise EventError("metadata", f"Must be nested at most {MAX_METADATA_DEPTH} levels deep.")
+    return text
 
 
 def parse_event(raw, *, now: datetime, catalogue: Catalogue, closed_before: float | None) -> ParsedEvent:
@@ -64,7 +116,8 @@ def parse_event(raw, *, now: datetime, catalogue: Catalogue, closed_before: floa
         raise EventError("event_type", "This field is required.")
     metric = catalogue.metrics_by_event_type.get(event_type)
     if metric is None:
-        raise EventError("event_type", f"Unknown event type '{event_type[:64]}'.")
+        _check_text("event_type", event_type)
+        raise EventError("event_type", f"Unknown event type '{shown(event_type, 64)}'.")
 
     quantity = raw.get("quantity", 1)
     if isinstance(quantity, bool) or not isinstance(quantity, (int, float)):
@@ -85,11 +138,16 @@ def parse_event(raw, *, now: datetime, catalogue: Catalogue, closed_before: floa
         raise EventError("timestamp", "This period has already been invoiced; late usage cannot be added to it.")
 
     key = raw.get("idempotency_key")
-    if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
-        raise EventError("idempotency_key", "Must be a non-empty string of at most 255 characters.")
+    if key is not None:
+        if not isinstance(key, str) or not key or len(key) > 255:
+            raise EventError("idempotency_key", "Must be a non-empty string of at most 255 characters.")
+        if "\x00" in key or not key.isascii():
+            _check_text("idempotency_key", key)
     endpoint = raw.get("endpoint") or ""
     if not isinstance(endpoint, str) or len(endpoint) > 255:
         raise EventError("endpoint", "Must be a string of at most 255 characters.")
+    if "\x00" in endpoint or not endpoint.isascii():
+        _check_text("endpoint", endpoint)
 
     metadata = raw.get("metadata")
     if metadata is None:
@@ -98,9 +156,7 @@ def parse_event(raw, *, now: datetime, catalogue: Catalogue, closed_before: floa
     elif not isinstance(metadata, dict):
         raise EventError("metadata", "Must be a JSON object.")
     else:
-        metadata_json = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
-        if len(metadata_json.encode()) > MAX_METADATA_BYTES:
-            raise EventError("metadata", f"Must be at most {MAX_METADATA_BYTES} bytes as JSON.")
+        metadata_json = _metadata_json(metadata)
 
     unique_value = None
     if metric.aggregation == "unique_count":

@@ -11,7 +11,9 @@ class UsageEventInputSerializer(serializers.Serializer):
     event_type = serializers.CharField(help_text="Must be listed by a billable metric, e.g. `api_call`.")
     quantity = serializers.IntegerField(min_value=0, default=1, help_text="A whole number >= 0.")
     endpoint = serializers.CharField(required=False, max_length=255)
-    metadata = serializers.DictField(required=False, help_text="Up to 4 KB as JSON.")
+    metadata = serializers.DictField(
+        required=False, help_text="Up to 4 KB as JSON, nested at most 32 levels; finite numbers only."
+    )
     timestamp = serializers.DateTimeField(
         required=False, help_text="When it happened; default now. At most 5 minutes ahead, not in an invoiced period."
     )

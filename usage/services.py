@@ -20,7 +20,7 @@ from billing_project.errors import PermissionDenied, QuotaExceeded, ValidationFa
 from plans.catalogue import PlanTerms, catalogue
 
 from . import counters
-from .events import EventError, ParsedEvent, parse_event
+from .events import MAX_QUANTITY, EventError, ParsedEvent, parse_event
 from .ingest import record_events
 from .models import DailyUsage, UsageCutoff
 from .periods import quota_period
@@ -199,12 +199,20 @@ def usage_batch_report(*, principal: ServicePrincipal, events) -> BatchResult:
     )
 
 
+# A quantity asked about is at most the largest one an event may report.
+_MAX_QUERY_DIGITS = len(str(MAX_QUANTITY))
+
+
 def _non_negative_int(params, name: str) -> int | None:
+    """A query parameter of ASCII digits only (str.isdigit also takes "²" and "٣"), at most
+    MAX_QUANTITY; None when absent or empty."""
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
-        raise ValidationFailed.for_field(name, "Must be a whole number >= 0.")
+    if not (raw.isascii() and raw.isdigit()):
+        raise ValidationFailed.for_field(name, "Must be a whole number >= 0, in ASCII digits.")
+    if len(raw.lstrip("0")) > _MAX_QUERY_DIGITS or int(raw) > MAX_QUANTITY:
+        raise ValidationFailed.for_field(name, f"Must be at most {MAX_QUANTITY}.")
     return int(raw)
 
 

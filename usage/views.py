@@ -30,6 +30,7 @@ class ServiceView(LeanServiceView):
 class UsageReportView(ServiceView):
     required_scope = "usage:write"
     permission_classes = [requires_scope(required_scope)]
+    refuse_unstorable_text = False  # usage.events checks each text field of the event
 
     @extend_schema(
         tags=["usage (service)"],
@@ -54,6 +55,10 @@ class UsageReportView(ServiceView):
 class UsageBatchReportView(ServiceView):
     required_scope = "usage:write"
     permission_classes = [requires_scope(required_scope)]
+    # 1000 events with up to 4 KB of metadata each; an event with unstorable text fails
+    # alone (usage.events), the rest of the batch is kept.
+    body_limit_setting = "USAGE_BATCH_MAX_BODY_BYTES"
+    refuse_unstorable_text = False
 
     @extend_schema(
         tags=["usage (service)"],

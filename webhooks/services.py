@@ -12,6 +12,8 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing_project.errors import DomainError, NotFound
+
 from .models import InboundEvent, Outcome
 
 logger = logging.getLogger(__name__)
@@ -22,9 +24,13 @@ class EventProcessingFailed(Exception):
 
 
 def event_receive(*, gateway: str, body: bytes, headers) -> InboundEvent:
-    """Verify an inbound webhook with its gateway, store it once and process it."""
-    from payments.gateways import get_gateway
+    """Verify an inbound webhook with its gateway, store it once and process it. A gateway
+    this server does not take payments through (unknown, without keys, or the sandbox
+    switched off) has no webhook: a 404, and nothing is read or stored."""
+    from payments.gateways import gateway_enabled, get_gateway
 
+    if not gateway_enabled(gateway):
+        raise NotFound(f"No webhook endpoint for '{gateway}' on this server.")
     event = get_gateway(gateway).verify_event(body=body, headers=headers)
     _amount_check(gateway, event)
     return event_store_and_process(gateway=gateway, event=event)
@@ -87,8 +93,14 @@ def event_process(*, inbound: InboundEvent, event=None) -> InboundEvent:
         inbound = InboundEvent.objects.select_for_update().get(pk=inbound.pk)
         if inbound.outcome in (Outcome.PROCESSED, Outcome.IGNORED):
             return inbound
-        if event is None:
-            event = get_gateway(inbound.gateway).event_from_payload(inbound.payload)
+        try:
+            # The gateway must still be enabled: no stored sandbox event pays anything on a
+            # server where the sandbox is off. The event stays as it is, for later.
+            gateway = get_gateway(inbound.gateway)
+            if event is None:
+                event = gateway.event_from_payload(inbound.payload)
+        except DomainError as exc:
+            raise EventProcessingFailed(exc.message) from exc
         inbound.attempts += 1
         try:
             with transaction.atomic():

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-from billing_project.errors import DomainError, RateLimited
+from billing_project.errors import DomainError, PayloadTooLarge, RateLimited, ValidationFailed
 
 from .envelope import ENVELOPED, ERROR_CODES_BY_STATUS, error_body
 
@@ -48,8 +50,21 @@ def _enveloped(body: dict, status: int, headers: dict | None = None) -> Response
     return response
 
 
+def request_refusal(exc: BaseException) -> DomainError | None:
+    """Django's refusals to read a request, as the envelope's errors (Django itself would
+    answer them 400 with an HTML page): a body over DATA_UPLOAD_MAX_MEMORY_SIZE is 413
+    `payload_too_large`; too many form fields or files, and other suspicious requests, 400."""
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge.over(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    if isinstance(exc, SuspiciousOperation):
+        logging.getLogger(f"django.security.{exc.__class__.__name__}").warning("%s", exc)
+        return ValidationFailed("The request could not be read.")
+    return None
+
+
 def envelope_exception_handler(exc, context):
     headers: dict[str, str] = {}
+    exc = request_refusal(exc) or exc
 
     if isinstance(exc, DomainError):
         if isinstance(exc, RateLimited) and exc.retry_after:

@@ -10,15 +10,17 @@ through the same exception handler as the rest of the API.
 
 from __future__ import annotations
 
-import json
-
+from django.conf import settings
 from django.http import HttpResponse
 from rest_framework import exceptions as drf
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
+from billing_project.errors import PayloadTooLarge
+
 from .envelope import ENVELOPED, success_body
 from .exceptions import envelope_exception_handler
+from .parsers import load_json, refuse_unstorable_text
 
 _encoder = JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -37,6 +39,11 @@ class LeanServiceView(APIView):
 
     authenticator = None
     required_scope: str = ""
+    # The setting that bounds this endpoint's request body, in bytes (413 above it).
+    body_limit_setting = "DATA_UPLOAD_MAX_MEMORY_SIZE"
+    # Refuse the whole body when any string in it holds a NUL or a lone surrogate (400
+    # naming the field). Views that check their text item by item turn it off.
+    refuse_unstorable_text = True
 
     def dispatch(self, request, *args, **kwargs):
         self.args, self.kwargs, self.request = args, kwargs, request
@@ -63,15 +70,25 @@ class LeanServiceView(APIView):
         except Exception as exc:  # noqa: BLE001 - every error leaves as the envelope
             return self._error_response(request, exc)
 
-    @staticmethod
-    def _json_body(request):
+    def _json_body(self, request):
         content_type = request.META.get("CONTENT_TYPE", "")
         if not content_type.startswith("application/json"):
             raise drf.UnsupportedMediaType(content_type or "none")
+        limit = getattr(settings, self.body_limit_setting)  # None: unbounded, as in Django
         try:
-            return json.loads(request.body or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise drf.ParseError(f"JSON parse error - {exc}") from None
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise drf.ParseError("Invalid Content-Length header.") from None
+        if limit is not None and length > limit:
+            raise PayloadTooLarge.over(limit)
+        # request.body enforces Django's own limit; a view allowed more reads the stream
+        # (bounded by Content-Length) itself.
+        django_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = request.body if django_limit is None or length <= django_limit else request.read()
+        data = load_json(body or b"null")
+        if self.refuse_unstorable_text:
+            refuse_unstorable_text(body, data)
+        return data
 
     def _error_response(self, request, exc):
         if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):

@@ -1,6 +1,9 @@
 import logging
 
-from .envelope import error_json_response
+from django.http import JsonResponse
+
+from .envelope import error_body, error_json_response
+from .exceptions import request_refusal
 
 logger = logging.getLogger("django.request")
 
@@ -32,5 +35,8 @@ class ApiErrorEnvelopeMiddleware:
     def process_exception(self, request, exception):
         if not request.path.startswith(API_PREFIX):
             return None
+        refusal = request_refusal(exception)
+        if refusal is not None:
+            return JsonResponse(error_body(refusal.code, refusal.message, refusal.details), status=refusal.status_code)
         logger.exception("Unhandled error on %s %s", request.method, request.path, exc_info=exception)
         return error_json_response(500)

@@ -1,10 +1,12 @@
-"""OpenAPI: show the envelope of API.md around every documented response."""
+"""OpenAPI: show the envelope of API.md around every documented response, and document
+every error status an operation can answer (schemathesis checks both: docs/fuzzing.md)."""
 
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema as DrfAutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework.negotiation import DefaultContentNegotiation
 
 ERROR_ENVELOPE = {
     "type": "object",
@@ -28,9 +30,32 @@ _ERROR_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
 _ERROR_DESCRIPTIONS = {
     "400": "Invalid input (`validation_error`, with field errors in `details`).",
     "401": "Missing or invalid credentials (`not_authenticated` / `authentication_failed`).",
-    "403": "Authenticated but not allowed (`permission_denied`).",
+    "403": "Authenticated but not allowed (`permission_denied`, `feature_not_in_plan`).",
     "404": "Not found, or belongs to another organization (`not_found`).",
+    "406": "The `Accept` header asks for something other than JSON (`not_acceptable`).",
+    "409": "A request with this Idempotency-Key is still being processed (`idempotency_in_progress`).",
+    "413": "The request body is too large (`payload_too_large`).",
+    "415": "The body's Content-Type is not JSON, form or multipart (`unsupported_media_type`).",
+    "422": "This Idempotency-Key was used with another request (`idempotency_key_reused`).",
+    "429": "Too many requests (`rate_limited`); `Retry-After` says when to try again.",
+    "502": "The payment gateway failed or could not be reached (`gateway_error`).",
 }
+_BODY_METHODS = {"post", "put", "patch"}
+
+# Operations that say their success `data` may be `null` (`extend_schema(extensions=...)`).
+NULLABLE_DATA = "x-data-nullable"
+NULLABLE_DATA_EXTENSION = {NULLABLE_DATA: True}
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    name="Idempotency-Key",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "1 to 255 characters. A retry with the same key and body returns the first answer "
+        "(`Idempotent-Replayed: true`); another body is 422, a key still being processed is 409."
+    ),
+)
 
 
 def _is_envelope(schema: dict, components: dict) -> bool:
@@ -42,14 +67,65 @@ def _is_envelope(schema: dict, components: dict) -> bool:
 
 
 class AutoSchema(DrfAutoSchema):
-    """Adds the X-Current-Org header to views that take their organization from it."""
+    """Adds what a view's classes say about it: the X-Current-Org header where the
+    organization comes from it, the Idempotency-Key header on the money-moving methods
+    (with their 409, 422 and gateway 502), 429 where a throttle applies, and 406 where
+    DRF negotiates the response type."""
+
+    def _is_idempotent(self) -> bool:
+        from idempotency.mixins import IdempotentMixin
+
+        return isinstance(self.view, IdempotentMixin) and self.method in self.view.idempotent_methods
 
     def get_override_parameters(self):
         parameters = list(super().get_override_parameters())
         header = getattr(self.view, "current_org_header_parameter", None)
         if header is not None:
             parameters.append(header)
+        if self._is_idempotent():
+            parameters.append(IDEMPOTENCY_KEY_PARAMETER)
         return parameters
+
+    def _get_request_body(self, direction="request"):
+        # drf-spectacular documents the bodies of POST, PUT and PATCH only; a DELETE that
+        # declares one with @extend_schema(request=...) (DELETE /profile confirms with the
+        # password) reads it all the same, so it is documented like a POST's.
+        if self.method != "DELETE":
+            return super()._get_request_body(direction)
+        self.method, self._delete_body_probe = "POST", True
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method, self._delete_body_probe = "DELETE", False
+
+    def _get_serializer(self):
+        if getattr(self, "_delete_body_probe", False):
+            return None  # a DELETE that declares no body has none (no guessing, no warning)
+        return super()._get_serializer()
+
+    def _view_error_statuses(self) -> list[str]:
+        from idempotency.mixins import IdempotentMixin
+
+        statuses = []
+        negotiator = self.view.get_content_negotiator()
+        if type(negotiator).select_renderer is DefaultContentNegotiation.select_renderer:
+            statuses.append("406")
+        if self.view.get_throttles():
+            statuses.append("429")
+        if self._is_idempotent():
+            statuses += ["409", "422"]
+        if isinstance(self.view, IdempotentMixin):
+            statuses.append("502")  # the money movers are the views that call a gateway
+        return statuses
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        responses = operation.setdefault("responses", {})
+        for status in self._view_error_statuses():
+            responses.setdefault(status, {"description": _ERROR_DESCRIPTIONS[status]})
+        return operation
 
 
 def _wrap(schema: dict | None) -> dict:
@@ -65,6 +141,16 @@ def _wrap(schema: dict | None) -> dict:
     return wrapped
 
 
+def _nullable(schema: dict) -> dict:
+    if "$ref" in schema:
+        return {"allOf": [schema], "nullable": True}
+    return {**schema, "nullable": True}
+
+
+def _takes_org_header(operation: dict) -> bool:
+    return any(p.get("in") == "header" and p.get("name") == "X-Current-Org" for p in operation.get("parameters", []))
+
+
 def wrap_responses_in_envelope(result, generator, request, public):
     """Postprocessing hook: success bodies become `{success, data, message}` and every
     operation lists the error envelope for the statuses it can answer."""
@@ -74,6 +160,7 @@ def wrap_responses_in_envelope(result, generator, request, public):
         for method, operation in operations.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
+            data_nullable = operation.pop(NULLABLE_DATA, False)
             responses = operation.setdefault("responses", {})
             for status, response in responses.items():
                 if not str(status).startswith("2") and not response.get("content"):
@@ -85,7 +172,7 @@ def wrap_responses_in_envelope(result, generator, request, public):
                     schema = body.get("schema")
                     if str(status).startswith("2"):
                         if not _is_envelope(schema or {}, components):
-                            body["schema"] = _wrap(schema)
+                            body["schema"] = _wrap(_nullable(schema) if schema and data_nullable else schema)
                     elif not schema or not _is_envelope(schema, components):
                         body["schema"] = _ERROR_REF
             is_authenticated = any(req for req in operation.get("security", []) if req)
@@ -94,8 +181,10 @@ def wrap_responses_in_envelope(result, generator, request, public):
                 expected.append("400")
             if is_authenticated:
                 expected += ["401", "403"]
-            if "{" in path:
-                expected.append("404")
+            if "{" in path or _takes_org_header(operation):
+                expected.append("404")  # an unknown id, or an X-Current-Org the caller is not in
+            if method in _BODY_METHODS or operation.get("requestBody"):
+                expected += ["413", "415"]  # read before any view code runs
             for status in expected:
                 responses.setdefault(
                     status,
@@ -104,6 +193,7 @@ def wrap_responses_in_envelope(result, generator, request, public):
                         "content": {"application/json": {"schema": _ERROR_REF}},
                     },
                 )
+            operation["responses"] = dict(sorted(responses.items()))
     return result
 
 
@@ -209,5 +299,12 @@ def document_inbound_webhooks(result, generator, request, public):
         }
         if gateway == "xendit":
             operation["responses"]["401"] = {"description": "Missing or wrong x-callback-token.", **error}
+        if gateway != "stripe":  # Stripe's endpoint answers 400 `not_configured` instead
+            operation["responses"]["404"] = {
+                "description": "This server takes no payments through this gateway (no keys, or the sandbox "
+                "switched off): nothing is read or stored.",
+                **error,
+            }
+        operation["responses"] = dict(sorted(operation["responses"].items()))
         result.setdefault("paths", {})[f"/webhooks/{gateway}"] = {"post": operation}
     return result

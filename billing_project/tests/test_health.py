@@ -1,3 +1,7 @@
+"""Health endpoints. The test client comes from 127.0.0.1, inside the default
+OPS_ALLOWED_NETWORKS, so it may read /health/detailed and /metrics (test_ops_access.py
+covers who else may)."""
+
 from unittest import mock
 
 import pytest
@@ -46,4 +50,31 @@ def test_metrics_are_prometheus_text(api_client):
     api_client.get("/health")
     response = api_client.get("/metrics")
     assert response.status_code == 200
+    assert b"django_http_requests_total_by_method_total" in response.content
+
+
+@pytest.mark.parametrize("accept", ["text/plain", "text/html", "application/xml", "*/*", ""])
+@pytest.mark.parametrize("path", ["/health", "/live", "/ready", "/health/detailed"])
+def test_health_endpoints_answer_json_whatever_the_probe_accepts(api_client, path, accept):
+    response = api_client.get(path, HTTP_ACCEPT=accept)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["success"] is True
+
+
+def test_metrics_answer_prometheus_text_to_a_plain_text_scrape(api_client):
+    response = api_client.get("/metrics", HTTP_ACCEPT="text/plain;version=0.0.4")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+
+
+def test_metrics_answer_the_text_format_to_prometheus_own_accept_header(api_client):
+    accept = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+
+    response = api_client.get("/metrics", HTTP_ACCEPT=accept)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
     assert b"django_http_requests_total_by_method_total" in response.content

@@ -36,6 +36,9 @@ def test_deploy_check_is_clean_with_real_secrets():
             "JWT_SIGNING_KEY": "Jw7-Xc2Rb9Nm4Kq1Lp8Vs3Tz6Yh0Gf5Dd2Ae9Bc4Wx7Ru1Ik3Oj6Mn8Pl0Qs2",
             "ALLOWED_HOSTS": "billing.example.com",
             "SECURE_SSL_REDIRECT": "true",
+            # Production takes real payments: the click-to-pay sandbox is off.
+            "SANDBOX_GATEWAY_ENABLED": "false",
+            "DEFAULT_GATEWAY": "stripe",
         },
         "check",
         "--deploy",

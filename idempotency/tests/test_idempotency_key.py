@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
+from billing_project.tests.openapi import assert_response_matches_schema, served_schema
 from idempotency.mixins import _request_hash
 from idempotency.models import IdempotencyRecord
 from idempotency.tasks import purge_expired_idempotency_keys
@@ -42,6 +43,7 @@ class Endpoint:
     url: str
     body: dict
     other_body: dict
+    schema_path: str
 
     def send(self, client, body=None, key: str | None = None):
         headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
@@ -51,23 +53,23 @@ class Endpoint:
 
 def checkout_endpoint(org, pro, team_plan) -> Endpoint:
     body = {"plan_id": str(pro.pk), "success_url": SUCCESS_URL, "cancel_url": CANCEL_URL}
-    return Endpoint("POST", CHECKOUT, body, {**body, "plan_id": str(team_plan.pk)})
+    return Endpoint("POST", CHECKOUT, body, {**body, "plan_id": str(team_plan.pk)}, "/api/v1/checkout/create")
 
 
 def pay_endpoint(org, pro, team_plan) -> Endpoint:
     invoice = invoice_for_first_period(subscription=subscribe(org, pro))
-    return Endpoint("POST", pay_url(invoice), {}, {"gateway": "sandbox"})
+    return Endpoint("POST", pay_url(invoice), {}, {"gateway": "sandbox"}, "/api/v1/invoices/{invoice_id}/pay")
 
 
 def purchase_endpoint(org, pro, team_plan) -> Endpoint:
     body = {"amount_cents": 5000, "success_url": SUCCESS_URL, "cancel_url": CANCEL_URL}
-    return Endpoint("POST", CREDITS_PURCHASE, body, {**body, "amount_cents": 6000})
+    return Endpoint("POST", CREDITS_PURCHASE, body, {**body, "amount_cents": 6000}, "/api/v1/credits/purchase")
 
 
 def upgrade_endpoint(org, pro, team_plan) -> Endpoint:
     subscribe(org, pro)
     body = {"new_plan_id": str(team_plan.pk), "prorate": True}
-    return Endpoint("PUT", UPGRADE, body, {**body, "prorate": False})
+    return Endpoint("PUT", UPGRADE, body, {**body, "prorate": False}, "/api/v1/subscriptions/upgrade")
 
 
 ENDPOINTS = {
@@ -350,3 +352,32 @@ def test_the_purge_task_with_nothing_expired_deletes_nothing(owner, purchase):
 
     assert purge_expired_idempotency_keys.delay().get() == 0
     assert IdempotencyRecord.objects.count() == 1
+
+
+# --- the published schema says all of it ------------------------------------------------
+
+
+def test_the_schema_documents_the_idempotency_key_header_and_its_answers(endpoint):
+    operation = served_schema()["paths"][endpoint.schema_path][endpoint.method.lower()]
+
+    headers = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
+    assert "Idempotency-Key" in headers
+    assert {"409", "422", "502"} <= set(operation["responses"])
+
+
+def test_a_reused_key_answer_matches_the_schema(owner, endpoint):
+    endpoint.send(owner, key="key-1")
+
+    response = endpoint.send(owner, body=endpoint.other_body, key="key-1")
+
+    assert response.status_code == 422
+    assert_response_matches_schema(response, method=endpoint.method, path=endpoint.schema_path)
+
+
+def test_a_key_still_running_answer_matches_the_schema(team, org, endpoint):
+    in_progress_record(team.users["owner"], org, endpoint, "key-1")
+
+    response = endpoint.send(team.owner, key="key-1")
+
+    assert response.status_code == 409
+    assert_response_matches_schema(response, method=endpoint.method, path=endpoint.schema_path)

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import OrganizationFactory
+from billing_project.tests.openapi import assert_response_matches_schema
 from credits.models import CreditLedgerEntry
 from credits.services import credits_grant
 from invoices.models import Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceStatus, PendingLineItem
@@ -498,3 +499,29 @@ def test_the_issued_invoice_is_open_until_paid(client, golden):
     invoice_mark_paid(invoice=golden)
 
     assert assert_ok(client.get(detail_url(golden)))["status"] == "paid"
+
+
+# --- the answers match the published OpenAPI schema ------------------------------------------
+
+
+def test_the_list_detail_and_overview_of_issued_invoices_match_the_schema(client, org, golden):
+    credits_grant(organization=org, amount_cents=250, reason="welcome")
+    invoice_mark_paid(invoice=issued(org, 1000, now=NOW))
+    invoice_void(invoice=issued(org, 9000, now=NOW + timedelta(days=2)))
+
+    for url, path in [
+        (INVOICES, "/api/v1/invoices"),
+        (detail_url(golden), "/api/v1/invoices/{invoice_id}"),
+        (OVERVIEW, "/api/v1/billing/overview"),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_response_matches_schema(response, method="GET", path=path)
+
+
+def test_the_upcoming_invoice_matches_the_schema(team, preview_setup):
+    with time_machine.travel(utc(2026, 10, 20, 15), tick=False):
+        response = team.client().get(UPCOMING)
+
+    assert response.status_code == 200
+    assert_response_matches_schema(response, method="GET", path="/api/v1/invoices/upcoming")

@@ -431,7 +431,7 @@ def test_usage_until_after_the_period_end_stops_at_the_period_end(org, pro):
 
 
 def test_the_golden_telephony_invoice(org):
-    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", "--i-know", stdout=io.StringIO())  # DEBUG is off in tests
     pro = Plan.objects.get(code="pro")
     subscription = subscribe(org, pro, utc(2026, 10, 1))
     add_usage(org, "call_minutes", date(2026, 10, 3), 400)

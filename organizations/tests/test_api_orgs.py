@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from accounts.tests.factories import MembershipFactory, OrganizationFactory
+from billing_project.tests.openapi import assert_response_matches_schema
 from organizations.models import Membership, Organization, Role
 
 from .helpers import assert_error, assert_ok
@@ -298,3 +299,28 @@ def test_a_removed_member_can_no_longer_see_the_org(team):
     client = team.clients["member"]
     Membership.objects.filter(organization=team.org, user=team.users["member"]).delete()
     assert_error(client.get(team.url()), 404, "not_found")
+
+
+# --- the answers match the published OpenAPI schema ----------------------------------
+
+
+def test_an_org_without_a_billing_email_matches_the_schema_in_the_list_and_in_detail(auth_client, team):
+    # "" means "no billing email: invoices go to the owners"; the schema must allow it.
+    MembershipFactory(organization=team.org, user=auth_client.user, role=Role.OWNER)
+    Organization.objects.filter(pk=team.org.pk).update(billing_email="")
+
+    listed = auth_client.get(ORGS)
+    detail = auth_client.get(team.url())
+
+    assert "" in [org["billing_email"] for org in assert_ok(listed)]
+    assert_response_matches_schema(listed, method="GET", path="/api/v1/orgs")
+    assert_response_matches_schema(detail, method="GET", path="/api/v1/orgs/{org_id}")
+
+
+def test_clearing_the_billing_email_answers_within_the_schema(auth_client, team):
+    MembershipFactory(organization=team.org, user=auth_client.user, role=Role.OWNER)
+
+    response = auth_client.patch(team.url(), {"billing_email": ""}, format="json")
+
+    assert assert_ok(response)["billing_email"] == ""
+    assert_response_matches_schema(response, method="PATCH", path="/api/v1/orgs/{org_id}")

@@ -35,6 +35,12 @@ def get_gateway(name: str | None = None) -> Gateway:
     return gateway
 
 
+def gateway_enabled(name: str) -> bool:
+    """Whether `name` is a gateway this server takes payments and events through."""
+    cls = _registry().get(name)
+    return cls is not None and cls().is_configured()
+
+
 def saves_payment_methods(name: str) -> bool:
     """Whether the gateway keeps a payment method renewals can charge (configured or not)."""
     cls = _registry().get(name)
@@ -45,4 +51,4 @@ def gateway_names() -> list[str]:
     return sorted(_registry())
 
 
-__all__ = ["Gateway", "GatewayError", "gateway_names", "get_gateway", "register"]
+__all__ = ["Gateway", "GatewayError", "gateway_enabled", "gateway_names", "get_gateway", "register"]

@@ -112,7 +112,14 @@ class Gateway(ABC):
     # send a new pay link instead of charging (Xendit, Midtrans).
     saves_payment_methods: bool = True
 
+    @abstractmethod
     def is_configured(self) -> bool:
+        """Whether this deployment may take payments through the gateway (its keys are set,
+        or, for the sandbox, it is switched on). A gateway that is not is refused everywhere:
+        choosing it, its pages and its webhooks."""
+
+    def serves_country(self, country: str) -> bool:
+        """Whether an organization in `country` (ISO 3166 alpha-2) may pay through it."""
         return True
 
     def supports_currency(self, currency: str) -> bool:

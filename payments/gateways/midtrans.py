@@ -5,9 +5,11 @@ plus a short suffix (Midtrans refuses an order id twice, and an invoice may need
 attempts); the order id is the Payment's reference and Snap's `redirect_url` the checkout
 URL. Renewals and dunning send a new Snap link. Notifications are trusted only when
 `signature_key` = SHA-512(order_id + status_code + gross_amount + server key), checked
-before anything else is read. A payment counts only with status_code 200, fraud_status
-accept and transaction_status settlement or capture; with MIDTRANS_VERIFY_STATUS the
-status API confirms it first.
+before anything else is read. The signature binds nothing else (not transaction_status,
+fraud_status or the refunds), so every state change a notification asks for (paid, failed,
+refunded) is confirmed with the status API first, and applied as the status API reports
+it. A payment counts only with status_code 200, fraud_status accept and
+transaction_status settlement or capture.
 
 Plain `requests` against MIDTRANS_SNAP_BASE / MIDTRANS_API_BASE rather than midtransclient,
 whose hosts are fixed by `is_production`: one HTTP boundary that tests point at a fake.
@@ -29,6 +31,7 @@ from .base import (
     PAYMENT_PENDING,
     PAYMENT_SUCCEEDED,
     REFUNDS_REPORTED,
+    AmountMismatch,
     GatewayError,
     GatewayEvent,
     HostedSession,
@@ -46,6 +49,10 @@ logger = logging.getLogger(__name__)
 REFUNDABLE_TYPES = frozenset({"credit_card", "gopay", "shopeepay", "qris", "kredivo", "akulaku"})
 FAILED_STATUSES = frozenset({"deny", "cancel", "expire", "failure"})
 REFUND_STATUSES = frozenset({"refund", "partial_refund"})
+# What a notification may change. Its signature_key binds order_id, status_code and
+# gross_amount only, none of what decides these (transaction_status, fraud_status, the
+# refunds): each is confirmed with the status API before it is applied.
+STATE_CHANGES = frozenset({PAYMENT_SUCCEEDED, PAYMENT_FAILED, REFUNDS_REPORTED})
 
 
 def signature_of(order_id: str, status_code: str, gross_amount: str, server_key: str) -> str:
@@ -99,6 +106,9 @@ class MidtransGateway(PayLinkGateway):
 
     def is_configured(self) -> bool:
         return bool(settings.MIDTRANS_SERVER_KEY)
+
+    def serves_country(self, country: str) -> bool:
+        return country in settings.INDONESIA_COUNTRIES
 
     def _snap(self, *, payment, description: str, success_url: str = "") -> HostedSession:
         organization = payment.organization
@@ -206,21 +216,48 @@ class MidtransGateway(PayLinkGateway):
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise InvalidSignature()
         event = self.event_from_payload(payload)
-        if event.type == PAYMENT_SUCCEEDED and settings.MIDTRANS_VERIFY_STATUS:
+        if event.type in STATE_CHANGES:
             event = self._confirmed(event)
         return event
 
     def _confirmed(self, event: GatewayEvent) -> GatewayEvent:
-        """The status API's word on a payment the notification says succeeded."""
+        """The state change a verified notification asks for, as Midtrans' status API
+        reports it now: that event (its id, amounts and refunds are the status API's, so a
+        notification cannot make up refunds); a no-op when the status API reports another
+        state (a notification resent with another status, or outdated: the notification of
+        the current state comes on its own). Midtrans unreachable or failing is a
+        GatewayError (502), so Midtrans delivers the notification again. A success whose
+        signed amount is not the one Midtrans reports is refused (AmountMismatch)."""
         answer = _core("GET", f"/v2/{event.payment_reference}/status")
-        status = answer.body
-        if is_paid(status) and whole_rupiah(status.get("gross_amount")) == event.amount_cents:
-            return event
+        code = _core_code(answer)
+        reported = None
+        if code != "404":  # 404: Midtrans has no transaction for this order
+            if code.startswith("5") or not answer.body.get("transaction_status"):
+                logger.warning("Midtrans status API failed for %s: %s", event.payment_reference, answer.body)
+                raise GatewayError(f"Midtrans could not confirm the notification ({code}); deliver it again.")
+            try:
+                reported = self.event_from_payload(answer.body)
+            except InvalidSignature:  # a body the status API would not send
+                reported = None
+        if (
+            reported is not None
+            and reported.type == event.type
+            and reported.payment_reference == event.payment_reference
+        ):
+            if event.type == PAYMENT_SUCCEEDED and (reported.amount_cents, reported.currency) != (
+                event.amount_cents,
+                event.currency,
+            ):
+                # The signed gross_amount (or the currency) is not what Midtrans charged.
+                logger.warning("Midtrans notification for %s disagrees with the status API", event.payment_reference)
+                raise AmountMismatch()
+            return reported
         logger.warning(
-            "Midtrans status API does not confirm %s as paid: %s/%s",
+            "Midtrans status API does not confirm %s for %s: it reports %s/%s",
+            event.type,
             event.payment_reference,
-            status.get("status_code"),
-            status.get("transaction_status"),
+            answer.body.get("status_code"),
+            answer.body.get("transaction_status"),
         )
         return GatewayEvent(
             event_id=f"{event.event_id}:unconfirmed",

@@ -1,4 +1,9 @@
-"""The sandbox gateway: the default, needs no keys, works offline.
+"""The sandbox gateway: needs no keys, works offline, and pays at a click.
+
+Because anyone holding a sandbox page's link can mark its payment paid, the gateway exists
+only where SANDBOX_GATEWAY_ENABLED is on (by default with DEBUG, e.g. `make run`): with it
+off the gateway is not configured, so it cannot be chosen, its page is a 404 and its
+webhook is refused.
 
 Checkout and pay links open a page inside this app with the amount and two buttons, Pay
 and Decline. Saved payment methods `pm_sandbox_ok` and `pm_sandbox_decline` make
@@ -61,6 +66,10 @@ def deliver(event_type: str, **data) -> None:
     event_receive(gateway="sandbox", body=body, headers={SIGNATURE_HEADER: sign(body)})
 
 
+def is_enabled() -> bool:
+    return bool(settings.SANDBOX_GATEWAY_ENABLED)
+
+
 def _hosted_url(reference: str) -> str:
     return settings.SITE_URL + reverse("sandbox-checkout", args=[reference])
 
@@ -68,6 +77,9 @@ def _hosted_url(reference: str) -> str:
 @register
 class SandboxGateway(Gateway):
     name = "sandbox"
+
+    def is_configured(self) -> bool:
+        return is_enabled()
 
     def create_checkout(self, *, payment, success_url: str, cancel_url: str, description: str) -> HostedSession:
         reference = f"sbx_cs_{secrets.token_urlsafe(18)}"

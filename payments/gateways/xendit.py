@@ -81,6 +81,9 @@ class XenditGateway(PayLinkGateway):
     def is_configured(self) -> bool:
         return bool(settings.XENDIT_SECRET_KEY and settings.XENDIT_CALLBACK_TOKEN)
 
+    def serves_country(self, country: str) -> bool:
+        return country in settings.INDONESIA_COUNTRIES
+
     def _invoice(self, *, payment, description: str, success_url: str = "", cancel_url: str = "") -> HostedSession:
         organization = payment.organization
         payload = {

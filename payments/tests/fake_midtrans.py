@@ -46,7 +46,8 @@ return the HTTP notification Midtrans would POST to the merchant, with a correct
 `signature_key` for `fake.server_key`:
 
     pay(order_id, payment_type="credit_card")   card: capture + fraud_status accept ("200");
-                                                other types: settlement ("200")
+                                                other types: settlement ("200"); after deny(), a
+                                                new transaction of the same order
     settle(order_id)                            capture / pending -> settlement ("200")
     pending(order_id, payment_type="bank_transfer", bank="bca")   pending ("201", VA number)
     challenge(order_id)                         card capture held by the FDS: fraud_status challenge ("201")
@@ -288,10 +289,13 @@ class FakeMidtrans(FakeHTTPServer):
         pending transfer keeps its payment_type). Returns the notification."""
         with self._lock:
             record = self._record(order_id)
-            if record["transaction_status"] not in (None, "pending"):
+            if record["transaction_status"] not in (None, "pending", "deny"):
                 raise ValueError(
-                    f"Order {order_id} is {record['transaction_status']}; pay() needs a new or pending one"
+                    f"Order {order_id} is {record['transaction_status']}; pay() needs a new, pending or denied one"
                 )
+            if record["transaction_status"] == "deny":
+                # Snap lets the customer try again: a new transaction of the same order.
+                record["transaction_id"] = None
             payment_type = payment_type or record["payment_type"] or "credit_card"
             self._choose(record, payment_type, bank=bank)
             if payment_type == "credit_card":

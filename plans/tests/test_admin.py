@@ -212,7 +212,7 @@ def test_metric_admin_refuses_an_event_type_another_metric_counts(staff_client):
 
 
 def seed_demo() -> None:
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--i-know", stdout=StringIO())  # DEBUG is off in tests
 
 
 def catalogue_state() -> tuple:

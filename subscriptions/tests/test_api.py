@@ -11,9 +11,10 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import OrganizationFactory, UserFactory
-from apikeys.authentication import hash_of
+from apikeys.authentication import _cache_key, hash_of
 from apikeys.models import Scope
 from apikeys.services import apikey_create
+from billing_project.tests.openapi import assert_response_matches_schema
 from organizations.models import Role
 from subscriptions.models import Status
 from subscriptions.services import subscription_create, subscription_transition
@@ -43,6 +44,32 @@ def service_client(organization) -> tuple[APIClient, str]:
 
 def test_without_a_subscription_the_answer_is_null(team):
     assert assert_ok(team.client().get(SUBSCRIPTION)) is None
+
+
+def test_the_null_answer_without_a_subscription_matches_the_schema(team):
+    response = team.client().get(SUBSCRIPTION)
+
+    assert_response_matches_schema(response, method="GET", path=SUBSCRIPTION)
+
+
+def test_a_subscription_answer_matches_the_schema(team, plan, yearly_plan):
+    subscription = SubscriptionFactory(organization=team.org, plan=plan, start=utc(2026, 3, 10))
+    subscription.scheduled_plan = yearly_plan
+    subscription.save(update_fields=["scheduled_plan"])
+
+    response = team.client().get(SUBSCRIPTION)
+
+    assert assert_ok(response)["scheduled_plan"]["id"] == str(yearly_plan.id)
+    assert_response_matches_schema(response, method="GET", path=SUBSCRIPTION)
+
+
+def test_an_organization_the_caller_is_not_in_is_a_documented_404(team):
+    client = people_client(team.users[Role.OWNER])
+
+    response = client.get(SUBSCRIPTION, HTTP_X_CURRENT_ORG="not-an-org")
+
+    assert_error(response, 404, "not_found")
+    assert_response_matches_schema(response, method="GET", path=SUBSCRIPTION)
 
 
 def test_the_subscription_has_the_documented_shape(team, plan):
@@ -264,7 +291,7 @@ def test_a_subscription_change_reaches_a_cached_key_at_once(team, scale_plan):
     service, secret = service_client(team.org)
     # On the free plan: 10,000 tokens, hard. The check caches the key's principal.
     assert_error(service.get(QUOTA, {"tokens_needed": 20_000}), 429, "quota_exceeded")
-    assert cache.get(f"apikey:v3:{hash_of(secret)}") is not None
+    assert cache.get(_cache_key(hash_of(secret))) is not None
 
     subscription = subscription_create(
         organization=team.org, plan=scale_plan, start=utc(2026, 1, 31), status=Status.ACTIVE

@@ -43,9 +43,11 @@ def last_month_moment() -> datetime:
 
 
 def earlier_today_or_yesterday() -> tuple[datetime, datetime]:
-    """Two moments in the past, on different UTC days."""
-    now = timezone.now()
-    return now - timedelta(minutes=1), now - timedelta(days=1)
+    """Two moments in the past, on different UTC days: a minute ago (or midnight, just after
+    it) and noon yesterday, so that minutes around either stay on its day."""
+    now = timezone.now().astimezone(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(now - timedelta(minutes=1), midnight), midnight - timedelta(hours=12)
 
 
 def totals(organization, codes=None) -> dict[str, int]:

@@ -105,3 +105,19 @@ def test_the_admin_lists_failed_events_with_their_error(staff_browser, failed_ev
     assert failed_event.event_id in response.content.decode()
     detail = staff_browser.get(f"{CHANGELIST}{failed_event.pk}/change/")
     assert "RuntimeError: ledger unavailable" in detail.content.decode()
+
+
+def test_reprocessing_a_stored_sandbox_event_with_the_sandbox_disabled_pays_nothing(
+    staff_browser, checkout, failed_event, settings
+):
+    settings.SANDBOX_GATEWAY_ENABLED = False
+
+    response = reprocess(staff_browser, failed_event)
+
+    assert response.status_code == 200
+    assert "Processed 0 event(s); 1 failed again." in response.content.decode()
+    failed_event.refresh_from_db()
+    assert failed_event.outcome == "failed"
+    checkout.refresh_from_db()
+    assert checkout.status == "pending"
+    assert Invoice.objects.get(pk=checkout.invoice_id).status == "open"

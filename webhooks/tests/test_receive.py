@@ -250,13 +250,13 @@ def _crash(**kwargs):
 
 
 @pytest.mark.parametrize("gateway", ["paypal", "stripe-like", "unknown"])
-def test_an_unknown_gateway_is_400_and_stores_nothing(checkout, gateway):
+def test_an_unknown_gateway_is_404_and_stores_nothing(checkout, gateway):
     body, signature = success_event_for(checkout)
 
     response = post_webhook(body, signature, gateway=gateway)
 
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "validation_error"
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
     assert InboundEvent.objects.count() == 0
     assert state_of(checkout) == UNTOUCHED
 
