@@ -48,7 +48,7 @@ urlpatterns = [
     path("metrics", health.ops_only(ExportToDjangoView), name="metrics"),
     path("admin/", admin.site.urls),
     path("", include("webhooks.urls")),
-    path("sandbox/checkout/<str:reference>", pages.sandbox_checkout, name="sandbox-checkout"),
+    path("sandbox/checkout/<slug:reference>", pages.sandbox_checkout, name="sandbox-checkout"),
     path("billing/portal/<str:token>", pages.billing_portal, name="billing-portal-page"),
     path(
         "billing/portal/<str:token>/invoices/<uuid:invoice_id>.pdf",

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
+from billing_project.api.text import text_problem
 from billing_project.errors import Conflict, DomainError, ValidationFailed
 
 from .models import IdempotencyRecord
@@ -97,6 +98,9 @@ class IdempotentMixin:
                 "Idempotency-Key must be 1 to 255 characters.",
                 details={"idempotency_key": ["Must be 1 to 255 characters."]},
             )
+        problem = text_problem(key)
+        if problem:
+            raise ValidationFailed(f"Idempotency-Key: {problem}", details={"idempotency_key": [problem]})
         self._idempotency_record = _claim(scope=self._idempotency_scope(request), key=key, request=request)
 
     def handle_exception(self, exc):

@@ -166,6 +166,17 @@ def test_an_over_long_key_is_400_and_does_nothing(owner, org, endpoint):
     assert not IdempotencyRecord.objects.exists()
 
 
+@pytest.mark.parametrize("key", ["key\x00one", "key-\ud800"], ids=["nul", "lone-surrogate"])
+def test_a_key_no_database_can_store_is_400_and_does_nothing(owner, org, endpoint, key):
+    before = world(org)
+
+    error = assert_error(endpoint.send(owner, key=key), 400, "validation_error")
+
+    assert "idempotency_key" in error["details"]
+    assert world(org) == before
+    assert not IdempotencyRecord.objects.exists()
+
+
 def test_without_a_key_each_request_is_new(owner, org, endpoint):
     first = endpoint.send(owner)
 

@@ -130,6 +130,19 @@ def test_invite_sends_one_email_with_the_token(team, invite):
     assert token in message.body
 
 
+def test_the_plain_text_email_is_not_html_escaped(team, invite, settings):
+    settings.INVITATION_URL = "https://app.example.com/join?source=email&token={token}"
+    team.org.name = "Smith & Sons <Ltd>"
+    team.org.save(update_fields=["name"])
+
+    _response, token = invite(team.clients["owner"], team.org, "new@example.com")
+
+    body = mail.outbox[0].body
+    assert "Smith & Sons <Ltd>" in body
+    assert f"https://app.example.com/join?source=email&token={token}" in body
+    assert "&amp;" not in body
+
+
 def test_invitation_token_is_neither_returned_nor_stored_in_clear(team, invite):
     response, token = invite(team.clients["owner"], team.org, "new@example.com")
 

@@ -274,3 +274,12 @@ def test_the_sandbox_page_never_redirects_to_a_stored_hostile_url(owner, pro, ac
 
     assert response.status_code == 302
     assert response["Location"] == path  # back to the page, which shows the result
+
+
+@pytest.mark.parametrize(
+    "path", ["/sandbox/checkout/sbx_cs_a%00b", "/sandbox/checkout/sbx%ED%A0%80", "/sandbox/checkout/a%2Fb"]
+)
+def test_a_checkout_reference_that_is_not_a_token_is_404_not_a_500(path):
+    response = Client(raise_request_exception=False).get(path)
+
+    assert response.status_code == 404
