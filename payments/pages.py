@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import render
@@ -17,7 +18,7 @@ from billing_project.redirects import safe_redirect_url
 from invoices.models import Invoice, InvoiceStatus
 from organizations.models import Organization
 
-from .gateways import sandbox, saves_payment_methods
+from .gateways import sandbox
 from .gateways.base import PAYMENT_FAILED, PAYMENT_SUCCEEDED
 from .models import Payment, PaymentStatus
 from .services import with_query
@@ -109,6 +110,11 @@ def _portal_action(request, organization: Organization) -> tuple[str, str]:
     return "", ""
 
 
+def _charged_through_sandbox(subscription) -> bool:
+    gateway = subscription.gateway if subscription and subscription.gateway else settings.DEFAULT_GATEWAY
+    return gateway == sandbox.SandboxGateway.name and sandbox.is_enabled()
+
+
 @require_http_methods(["GET", "POST"])
 def billing_portal(request, token: str):
     from subscriptions.selectors import live_subscription
@@ -130,10 +136,9 @@ def billing_portal(request, token: str):
         "organization": organization,
         "subscription": subscription,
         "plan_price": format_money(subscription.plan.price_cents, subscription.plan.currency) if subscription else "",
-        # Gateways without saved payment methods (Xendit, Midtrans) are paid by link.
-        "payment_methods": (
-            sandbox.PAYMENT_METHODS if subscription is None or saves_payment_methods(subscription.gateway) else ()
-        ),
+        # The cards this page offers are the sandbox's test cards: only where the sandbox is
+        # the gateway that will charge them. Xendit and Midtrans are paid by link.
+        "payment_methods": sandbox.PAYMENT_METHODS if _charged_through_sandbox(subscription) else (),
         "gateway": subscription.gateway if subscription else "",
         "invoices": [
             {

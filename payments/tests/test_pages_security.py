@@ -283,3 +283,30 @@ def test_a_checkout_reference_that_is_not_a_token_is_404_not_a_500(path):
     response = Client(raise_request_exception=False).get(path)
 
     assert response.status_code == 404
+
+
+def test_the_portal_offers_no_sandbox_test_cards_for_a_subscription_another_gateway_charges(owner, subscription):
+    path = portal_page_path(owner)  # a link still valid when the subscription moved to Stripe
+    subscription.gateway = "stripe"
+    subscription.save(update_fields=["gateway"])
+
+    page = Client().get(path)
+
+    assert page.status_code == 200
+    assert "pm_sandbox" not in page.content.decode()
+
+
+def test_the_portal_offers_no_sandbox_test_cards_once_the_sandbox_is_off(owner, subscription, settings):
+    path = portal_page_path(owner)
+    settings.SANDBOX_GATEWAY_ENABLED = False
+
+    page = Client().get(path)
+
+    assert page.status_code == 200
+    assert "pm_sandbox" not in page.content.decode()
+
+
+def test_the_portal_offers_the_sandbox_test_cards_where_the_sandbox_charges(owner, subscription):
+    page = Client().get(portal_page_path(owner))
+
+    assert "pm_sandbox_ok" in page.content.decode()
