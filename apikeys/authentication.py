@@ -34,15 +34,16 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk_live_", "sk_test_")
 # Bump the version when ServicePrincipal changes shape, so no process reads an old pickle.
-_CACHE_PREFIX = "apikey:v4:"
+_CACHE_PREFIX = "apikey:v5:"
 _MISSING = "missing"
 
 
 @dataclass(frozen=True)
 class ServicePrincipal:
     """Who is calling a service endpoint: an API key of one organization, with the
-    organization's billing context that the hot paths need (its plan and the instant
-    before which usage is invoiced), so a request needs one cache read to know both.
+    organization's billing context that the hot paths need (its plan, its quota periods'
+    anchor and what bounds its open billing window: the instant before which usage is
+    invoiced, the live subscription's start), so a request needs one cache read for all.
     Whatever changes that context calls `forget_organization_keys`."""
 
     key_id: str
@@ -51,8 +52,10 @@ class ServicePrincipal:
     livemode: bool
     expires_at: float | None  # epoch seconds
     plan_id: str | None
-    usage_closed_before: float | None  # epoch seconds
+    usage_closed_before: float | None  # epoch seconds: the usage cutoff (invoiced before it)
     period_anchor: float | None = None  # epoch seconds of the subscription's billing anchor
+    # Epoch seconds of the live subscription's start (None: none), where its usage begins.
+    subscription_started_at: float | None = None
     key_hash: str = ""
     # Epoch seconds until which the principal may be used without asking the database: the
     # moment of the database read plus APIKEY_CACHE_SECONDS.
@@ -140,6 +143,7 @@ def _load(key_hash: str) -> ServicePrincipal | None:
         plan_id=context.plan_id,
         usage_closed_before=context.usage_closed_before,
         period_anchor=context.period_anchor,
+        subscription_started_at=context.subscription_started_at,
         key_hash=key_hash,
         fresh_until=fresh_until,
     )

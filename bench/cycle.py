@@ -64,13 +64,15 @@ def _populate(count: int, period_start: datetime) -> None:
         orgs.write(f"{org_id}\tOrg {index}\t{slug}\tbilling{index}@example.com\tUS\tUSD\tf\t0\t{now}\t{now}\n")
         subscriptions.write(
             f"{sub_id}\t{org_id}\t{pro.pk}\tactive\t{period_start.isoformat()}\t{period_start.isoformat()}\t"
-            f"{period_end.isoformat()}\tf\t\t\\N\tpm_sandbox_ok\tsandbox\t{now}\t{now}\n"
+            f"{period_start.isoformat()}\t{period_end.isoformat()}\tf\t\t\\N\tpm_sandbox_ok\tsandbox\t{now}\t{now}\n"
         )
         for day in range(1, 31):
             date = (period_start + timedelta(days=day)).date().isoformat()
             for metric_id in metrics:
                 quantity = (index * 7 + day * 13) % 50 + 1
-                rollups.write(f"{org_id}\t{metric_id}\t{date}\t{quantity}\t{quantity}\t{quantity}\t0\t{now}\n")
+                rollups.write(
+                    f"{org_id}\t{metric_id}\t{date}\t{date}T00:00:00+00:00\t{quantity}\t{quantity}\t{quantity}\t0\t{now}\n"
+                )
     with connection.cursor() as cursor:
         raw = cursor.cursor
         for table, columns, data in (
@@ -81,14 +83,16 @@ def _populate(count: int, period_start: datetime) -> None:
             ),
             (
                 "subscriptions_subscription",
-                "id, organization_id, plan_id, status, billing_anchor, current_period_start, current_period_end, "
+                "id, organization_id, plan_id, status, billing_anchor, started_at, current_period_start, "
+                "current_period_end, "
                 "cancel_at_period_end, cancel_reason, scheduled_plan_id, payment_method, gateway, created_at, "
                 "updated_at",
                 subscriptions,
             ),
             (
                 "usage_dailyusage",
-                "organization_id, metric_id, day, quantity, event_count, max_quantity, unique_count, updated_at",
+                "organization_id, metric_id, day, starts_at, quantity, event_count, max_quantity, unique_count, "
+                "updated_at",
                 rollups,
             ),
         ):

@@ -359,6 +359,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "organizations.models.Role",
         "InvoiceStatusEnum": "invoices.models.InvoiceStatus",
+        "InvoiceReasonEnum": "invoices.models.InvoiceReason",
+        "CreditNoteReasonEnum": "invoices.models.CreditNoteReason",
+        "CreditNoteRefundMethodEnum": "invoices.models.CreditNoteRefundMethod",
         "SubscriptionStatusEnum": "subscriptions.models.Status",
         "APIKeyStatusEnum": ["active", "expired", "revoked"],
         "HealthStatusEnum": ["ok", "degraded"],

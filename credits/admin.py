@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from billing_project.errors import DomainError
 
-from .models import CreditBalance, CreditLedgerEntry, CreditLot
+from .models import CreditBalance, CreditLedgerEntry, CreditLot, CreditLotUse
 from .selectors import balance_of
 from .services import MAX_AMOUNT_CENTS, credits_grant
 
@@ -61,6 +61,16 @@ class CreditLotAdmin(ReadOnlyAdmin):
     list_filter = ["expires_at"]
     search_fields = ["organization__name", "organization__slug", "=organization__id"]
     list_select_related = ["organization", "source_entry"]
+
+
+@admin.register(CreditLotUse)
+class CreditLotUseAdmin(ReadOnlyAdmin):
+    """Which lots each entry took credit from or gave it back to."""
+
+    list_display = ["entry", "lot", "amount_cents"]
+    search_fields = ["=entry__id", "=lot__id", "=entry__organization__id"]
+    list_select_related = ["entry", "lot"]
+    show_full_result_count = False
 
 
 # --- on the organization admin -------------------------------------------------------------

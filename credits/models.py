@@ -5,7 +5,9 @@ The ledger is the truth: an organization's balance is the sum of its entries' am
 writes of one organization run one at a time and `sequence` numbers them without gaps.
 `CreditLot` is mutable bookkeeping beside the ledger: what is left of each credit that
 came in, so spends can use soonest-expiring credit first and expiry knows what to take.
-The lots' remaining amounts always sum to the balance.
+The lots' remaining amounts always sum to the balance. `CreditLotUse` says which lots each
+later entry moved, so credit returned from an invoice goes back to the lots it came from
+and keeps their expiry.
 """
 
 import uuid
@@ -26,17 +28,20 @@ class EntryKind(models.TextChoices):
     REFUND = "refund", "Refund"
     ADJUSTMENT = "adjustment", "Adjustment"
     EXPIRY = "expiry", "Expiry"
+    RETURN = "return", "Returned from an invoice"
 
 
 # Kinds that always add to the balance, and kinds that always take from it; an
 # adjustment goes either way (never zero).
-CREDITING_KINDS = (EntryKind.GRANT, EntryKind.PURCHASE, EntryKind.REFUND)
+CREDITING_KINDS = (EntryKind.GRANT, EntryKind.PURCHASE, EntryKind.REFUND, EntryKind.RETURN)
 DEBITING_KINDS = (EntryKind.SPEND, EntryKind.INVOICE_APPLICATION, EntryKind.EXPIRY)
 # Kinds whose credit may expire.
 EXPIRING_KINDS = (EntryKind.GRANT, EntryKind.PURCHASE)
 # At most one entry of these kinds per invoice: finalizing or paying an invoice twice
 # must not move credit twice.
 ONCE_PER_INVOICE_KINDS = (EntryKind.PURCHASE, EntryKind.INVOICE_APPLICATION, EntryKind.ADJUSTMENT)
+# Kinds that only exist for an invoice: credit applied to it, and credit given back from it.
+INVOICE_KINDS = (EntryKind.INVOICE_APPLICATION, EntryKind.RETURN)
 
 
 class CreditLedgerEntry(models.Model):
@@ -86,8 +91,8 @@ class CreditLedgerEntry(models.Model):
             ),
             models.CheckConstraint(condition=Q(balance_after_cents__gte=0), name="credits_entry_balance_not_negative"),
             models.CheckConstraint(
-                condition=~Q(kind=EntryKind.INVOICE_APPLICATION) | Q(invoice__isnull=False),
-                name="credits_entry_application_has_invoice",
+                condition=~Q(kind__in=INVOICE_KINDS) | Q(invoice__isnull=False),
+                name="credits_entry_invoice_kinds_have_invoice",
             ),
             models.CheckConstraint(
                 condition=Q(expires_at__isnull=True) | Q(kind__in=EXPIRING_KINDS),
@@ -123,7 +128,8 @@ class CreditBalance(models.Model):
 class CreditLot(models.Model):
     """What is left of one credit that came in (a grant, purchase, refund, positive
     adjustment). Spends take from lots soonest-expiring first, then oldest; lots that
-    never expire last."""
+    never expire last. Credit returned from an invoice goes back into the lots it was
+    taken from; what is left of a lot past its `expires_at` is never spent."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="credit_lots")
@@ -157,3 +163,24 @@ class CreditLot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.remaining_cents}/{self.amount_cents} until {self.expires_at or 'forever'}"
+
+
+class CreditLotUse(models.Model):
+    """How much of one lot one ledger entry moved, signed like the entry: a debit's share
+    of each lot it took from and an expiry are negative, credit returned from an invoice
+    to the lot it came from is positive. A lot's remaining is its amount plus its uses;
+    an entry's uses sum to its amount (except an entry that opened a lot)."""
+
+    # The unique (entry, lot) index serves lookups by entry; no second index on it.
+    entry = models.ForeignKey(CreditLedgerEntry, on_delete=models.PROTECT, related_name="lot_uses", db_index=False)
+    lot = models.ForeignKey(CreditLot, on_delete=models.CASCADE, related_name="uses")
+    amount_cents = models.BigIntegerField(help_text="Negative: taken from the lot; positive: given back to it.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "lot"], name="credits_lot_use_once_per_entry"),
+            models.CheckConstraint(condition=~Q(amount_cents=0), name="credits_lot_use_not_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount_cents:+d} of lot {self.lot_id} by entry {self.entry_id}"

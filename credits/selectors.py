@@ -4,21 +4,42 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import BigIntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from organizations.models import Organization
 
-from .models import CreditBalance, CreditLedgerEntry
+from .models import CreditBalance, CreditLedgerEntry, CreditLot
 
 SORT_FIELDS = {"created_at": "created_at", "amount": "amount_cents"}
 SORT_ORDERS = ("asc", "desc")
 
 
-def balance_of(*, organization: Organization) -> tuple[int, str]:
-    """The organization's balance and its currency (0 in the organization's currency before
-    any credit moved)."""
-    row = CreditBalance.objects.filter(pk=organization.pk).values_list("balance_cents", "currency").first()
-    return row if row is not None else (0, organization.currency)
+def balance_of(*, organization: Organization, now: datetime | None = None) -> tuple[int, str]:
+    """The credit the organization can use and its currency (0 in the organization's
+    currency before any credit moved): the balance less what is left of lots past their
+    expiry that the hourly job has not expired yet (no debit can use it). One query; a
+    read never writes the expiry itself."""
+    expired = (
+        CreditLot.objects.filter(
+            organization_id=OuterRef("pk"), remaining_cents__gt=0, expires_at__lte=now or timezone.now()
+        )
+        .order_by()
+        .values("organization_id")
+        .annotate(total=Sum("remaining_cents"))
+        .values("total")
+    )
+    row = (
+        CreditBalance.objects.filter(pk=organization.pk)
+        .annotate(expired=Coalesce(Subquery(expired), Value(0), output_field=BigIntegerField()))
+        .values_list("balance_cents", "expired", "currency")
+        .first()
+    )
+    if row is None:
+        return 0, organization.currency
+    balance_cents, expired_cents, currency = row
+    return balance_cents - expired_cents, currency
 
 
 def _start_of(day: date) -> datetime:

@@ -6,22 +6,28 @@ credit moves one write at a time. Under that lock it writes one ledger entry per
 (with the balance after it and the next `sequence`), updates the cached balance and the
 lots, and checks idempotency keys; a caller racing with a replay of its own key waits for
 the lock and then sees the first entry. Nothing here ever takes the balance below zero.
+
+Every debit (spend, invoice application, negative adjustment) first expires, under the
+same lock, the lots whose `expires_at` has passed, so expired credit is never spent
+whether or not the hourly expiry job has run yet; the job then finds nothing to do.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
+from django.utils import timezone
 
 from billing_project.errors import DomainError, InsufficientCredits, ValidationFailed
 from organizations.models import Organization
 
-from .models import CreditBalance, CreditLedgerEntry, CreditLot, EntryKind
+from .models import INVOICE_KINDS, CreditBalance, CreditLedgerEntry, CreditLot, CreditLotUse, EntryKind
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +125,13 @@ def _open_lots(organization_id):
     )
 
 
-def _take_from_lots(organization_id, amount_cents: int) -> None:
-    """Lower the open lots by `amount_cents`, in spending order."""
+def _take_from_lots(entry: CreditLedgerEntry, amount_cents: int) -> None:
+    """Lower the open lots by `amount_cents`, in spending order, and record what `entry`
+    took from each (one bulk INSERT)."""
+    organization_id = entry.organization_id
     left = amount_cents
     touched: list[CreditLot] = []
+    uses: list[CreditLotUse] = []
     offset = 0
     while left:
         page = list(_open_lots(organization_id)[offset : offset + LOT_PAGE])
@@ -133,14 +142,16 @@ def _take_from_lots(organization_id, amount_cents: int) -> None:
             taken = min(lot.remaining_cents, left)
             lot.remaining_cents -= taken
             touched.append(lot)
+            uses.append(CreditLotUse(entry=entry, lot=lot, amount_cents=-taken))
             left -= taken
             if not left:
                 break
         offset += LOT_PAGE
     CreditLot.objects.bulk_update(touched, ["remaining_cents"])
+    CreditLotUse.objects.bulk_create(uses)
 
 
-def _write(
+def _append(
     balance: CreditBalance,
     *,
     kind: str,
@@ -151,11 +162,9 @@ def _write(
     invoice=None,
     created_by=None,
     expires_at: datetime | None = None,
-    lot: CreditLot | None = None,
 ) -> CreditLedgerEntry:
-    """Append one entry and move the cached balance and the lots with it. The caller holds
-    the balance lock and has checked that the balance covers a debit. A debit takes from
-    `lot` when given (expiry), else from the lots in spending order; a credit opens a lot."""
+    """Append one entry and move the cached balance with it; the caller moves the lots.
+    The caller holds the balance lock and has checked that the balance covers a debit."""
     new_balance = balance.balance_cents + amount_cents
     if new_balance < 0:
         raise InsufficientCredits()
@@ -176,21 +185,66 @@ def _write(
         expires_at=expires_at,
     )
     balance.save(update_fields=["balance_cents", "entry_count", "updated_at"])
-    if amount_cents > 0:
-        CreditLot.objects.create(
-            organization_id=balance.organization_id,
-            source_entry=entry,
-            amount_cents=amount_cents,
-            remaining_cents=amount_cents,
-            expires_at=expires_at,
-            created_at=entry.created_at,
-        )
-    elif lot is not None:
-        lot.remaining_cents += amount_cents
-        lot.save(update_fields=["remaining_cents"])
-    else:
-        _take_from_lots(balance.organization_id, -amount_cents)
     return entry
+
+
+def _open_lot(entry: CreditLedgerEntry, amount_cents: int, *, expires_at: datetime | None = None) -> CreditLot:
+    return CreditLot.objects.create(
+        organization_id=entry.organization_id,
+        source_entry=entry,
+        amount_cents=amount_cents,
+        remaining_cents=amount_cents,
+        expires_at=expires_at,
+        created_at=entry.created_at,
+    )
+
+
+def _write(balance: CreditBalance, *, kind: str, amount_cents: int, **fields) -> CreditLedgerEntry:
+    """Append one entry and move the lots with it: a credit opens a lot, a debit takes
+    from the lots in spending order. The caller holds the balance lock, has expired the
+    lots past their expiry (before a debit) and checked that the balance covers a debit."""
+    entry = _append(balance, kind=kind, amount_cents=amount_cents, **fields)
+    if amount_cents > 0:
+        _open_lot(entry, amount_cents, expires_at=fields.get("expires_at"))
+    else:
+        _take_from_lots(entry, -amount_cents)
+    return entry
+
+
+def _expire_lots(balance: CreditBalance, lots: Iterable[CreditLot]) -> int:
+    """One `expiry` entry for what is left of each lot (read under the balance lock, with
+    its source entry). Returns the number of entries written."""
+    touched: list[CreditLot] = []
+    uses: list[CreditLotUse] = []
+    for lot in lots:
+        source = lot.source_entry
+        entry = _append(
+            balance,
+            kind=EntryKind.EXPIRY,
+            amount_cents=-lot.remaining_cents,
+            reference=str(source.pk),
+            description=f"Unused {source.get_kind_display().lower()} credit expired "
+            f"({lot.expires_at:%Y-%m-%d %H:%M} UTC)",
+        )
+        uses.append(CreditLotUse(entry=entry, lot=lot, amount_cents=entry.amount_cents))
+        lot.remaining_cents = 0
+        touched.append(lot)
+    if touched:
+        CreditLot.objects.bulk_update(touched, ["remaining_cents"])
+        CreditLotUse.objects.bulk_create(uses)
+    return len(touched)
+
+
+def _expire_due(balance: CreditBalance, now: datetime) -> int:
+    """Expire the organization's lots whose `expires_at` <= `now`: the first step of every
+    debit, under the balance lock, so credit past its expiry is never spent whatever the
+    hourly job did. One query on the `credits_lot_open` index when nothing is due."""
+    due = (
+        CreditLot.objects.filter(organization_id=balance.organization_id, remaining_cents__gt=0, expires_at__lte=now)
+        .select_related("source_entry")
+        .order_by("expires_at", "source_entry__sequence")
+    )
+    return _expire_lots(balance, due)
 
 
 def _insufficient(balance: CreditBalance, amount_cents: int) -> InsufficientCredits:
@@ -280,6 +334,7 @@ def credits_spend(
         if earlier is not None:
             _check_replay(earlier, kind=EntryKind.SPEND, amount_cents=-amount_cents, reference=reference)
             return SpendResult(entry=earlier, balance_cents=earlier.balance_after_cents, duplicate=True)
+        _expire_due(balance, timezone.now())  # rolled back with the spend when it is refused
         if balance.balance_cents < amount_cents:
             raise _insufficient(balance, amount_cents)
         entry = _write(
@@ -318,6 +373,7 @@ def credits_apply_to_invoice(*, organization: Organization, invoice, max_amount_
                 invoice.currency,
             )
             return 0
+        _expire_due(balance, timezone.now())
         amount = min(balance.balance_cents, max_amount_cents)
         if amount <= 0:
             return 0
@@ -374,6 +430,108 @@ def credits_refund(*, organization: Organization, amount_cents: int, reference: 
         )
 
 
+def credits_return(
+    *,
+    organization: Organization,
+    invoice,
+    amount_cents: int,
+    reference: str,
+    idempotency_key: str | None = None,
+) -> CreditLedgerEntry | None:
+    """Give back up to `amount_cents` of the credit applied to `invoice` (it was voided, or
+    a credit note returns it): never more than was applied less what earlier returns gave
+    back; None when nothing is left to return. One `return` entry; the credit goes back
+    into the lots it was taken from, most recently taken first, and keeps their expiry, so
+    what goes back to a lot already past it expires at once. A replay of
+    `idempotency_key` returns the first entry and moves nothing."""
+    _check_amount(amount_cents)
+    reference = _check_text(reference, field="reference", required=True)
+    if idempotency_key is not None:
+        idempotency_key = _check_text(idempotency_key, field="idempotency_key", required=True)
+    with transaction.atomic():
+        balance = _locked_balance(organization)
+        _check_invoice(invoice, organization=organization, balance=balance)
+        earlier = _entry_for_key(organization, idempotency_key)
+        if earlier is not None:
+            _check_return_replay(earlier, invoice=invoice, amount_cents=amount_cents, reference=reference)
+            return earlier
+        amount = min(amount_cents, _returnable(invoice))
+        if amount <= 0:
+            return None
+        lots = _lots_to_return_to(invoice)
+        entry = _append(
+            balance,
+            kind=EntryKind.RETURN,
+            amount_cents=amount,
+            reference=reference,
+            description=f"Returned from invoice {invoice.number or invoice.pk}",
+            idempotency_key=idempotency_key,
+            invoice=invoice,
+        )
+        left = amount
+        touched: list[CreditLot] = []
+        uses: list[CreditLotUse] = []
+        for lot, outstanding in lots:
+            given = min(outstanding, left)
+            lot.remaining_cents += given
+            touched.append(lot)
+            uses.append(CreditLotUse(entry=entry, lot=lot, amount_cents=given))
+            left -= given
+            if not left:
+                break
+        CreditLot.objects.bulk_update(touched, ["remaining_cents"])
+        CreditLotUse.objects.bulk_create(uses)
+        if left:
+            # Applied before lot uses were recorded: where it came from is unknown.
+            logger.warning("Credit applied to invoice %s has no lot uses; %s returned without expiry", invoice.pk, left)
+            _open_lot(entry, left)
+        _expire_due(balance, timezone.now())
+        return entry
+
+
+def _returnable(invoice, *, through_sequence: int | None = None) -> int:
+    """Credit applied to `invoice` not given back by its returns (those up to
+    `through_sequence` when given)."""
+    application = _entry_for_invoice(invoice, EntryKind.INVOICE_APPLICATION)
+    if application is None:
+        return 0
+    returns = CreditLedgerEntry.objects.filter(invoice=invoice, kind=EntryKind.RETURN)
+    if through_sequence is not None:
+        returns = returns.filter(sequence__lte=through_sequence)
+    returned = returns.aggregate(total=Sum("amount_cents"))["total"] or 0
+    return -application.amount_cents - returned
+
+
+def _lots_to_return_to(invoice) -> list[tuple[CreditLot, int]]:
+    """The lots `invoice`'s application took credit from, each with what is not given back
+    yet, most recently taken first (the reverse of spending order)."""
+    outstanding = dict(
+        CreditLotUse.objects.filter(entry__invoice=invoice, entry__kind__in=INVOICE_KINDS)
+        .values("lot_id")
+        .annotate(net=Sum("amount_cents"))
+        .filter(net__lt=0)
+        .values_list("lot_id", "net")
+    )
+    lots = CreditLot.objects.filter(pk__in=outstanding).order_by(
+        F("expires_at").desc(nulls_first=True), "-source_entry__sequence"
+    )
+    return [(lot, -outstanding[lot.pk]) for lot in lots]
+
+
+def _check_return_replay(entry: CreditLedgerEntry, *, invoice, amount_cents: int, reference: str) -> None:
+    """A replay asks for what the first return gave back, or for more when the first one
+    gave back all that was left (it was capped)."""
+    same_request = entry.kind == EntryKind.RETURN and entry.invoice_id == invoice.pk and entry.reference == reference
+    if same_request and (
+        entry.amount_cents == amount_cents
+        or (amount_cents > entry.amount_cents and _returnable(invoice, through_sequence=entry.sequence) == 0)
+    ):
+        return
+    raise IdempotencyKeyReused(
+        details={"idempotency_key": ["Already used for another amount, reference, invoice or kind of movement."]}
+    )
+
+
 def credits_adjust(*, organization: Organization, amount_cents: int, reason: str, created_by=None) -> CreditLedgerEntry:
     """Correct the balance by a signed amount (staff). A negative adjustment larger than
     the balance is InsufficientCredits and writes nothing."""
@@ -381,6 +539,8 @@ def credits_adjust(*, organization: Organization, amount_cents: int, reason: str
     reason = _check_text(reason, field="reason", required=True, max_length=500)
     with transaction.atomic():
         balance = _locked_balance(organization)
+        if amount_cents < 0:
+            _expire_due(balance, timezone.now())
         if balance.balance_cents + amount_cents < 0:
             raise _insufficient(balance, -amount_cents)
         return _write(
@@ -404,22 +564,11 @@ def credits_expire_due(*, now: datetime) -> int:
         organization = Organization.objects.get(pk=organization_id)
         with transaction.atomic():  # one organization at a time: short locks
             balance = _locked_balance(organization)
-            # Re-read under the lock: a spend may have used these lots meanwhile.
+            # Re-read under the lock: a debit may have used or expired these lots meanwhile.
             lots = (
                 CreditLot.objects.filter(pk__in=lot_ids, remaining_cents__gt=0)
                 .select_related("source_entry")
                 .order_by("expires_at", "source_entry__sequence")
             )
-            for lot in lots:
-                source = lot.source_entry
-                _write(
-                    balance,
-                    kind=EntryKind.EXPIRY,
-                    amount_cents=-lot.remaining_cents,
-                    reference=str(source.pk),
-                    description=f"Unused {source.get_kind_display().lower()} credit expired "
-                    f"({lot.expires_at:%Y-%m-%d %H:%M} UTC)",
-                    lot=lot,
-                )
-                written += 1
+            written += _expire_lots(balance, lots)
     return written

@@ -1,9 +1,20 @@
+from django import forms
 from django.contrib import admin, messages
+from django.shortcuts import render
 
 from billing_project.errors import DomainError
 
-from .models import Invoice, InvoiceLine, InvoiceStatus, SentEmail
-from .services import invoice_finalize, invoice_void
+from .models import (
+    CreditNote,
+    CreditNoteLine,
+    CreditNoteReason,
+    CreditNoteRefundMethod,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    SentEmail,
+)
+from .services import invoice_finalize, invoice_reissue, invoice_void
 from .tasks import render_invoice_pdf
 
 
@@ -18,6 +29,33 @@ class InvoiceLineInline(admin.TabularInline):
         return False
 
 
+class CreditNoteInline(admin.TabularInline):
+    model = CreditNote
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["number", "issued_at", "reason", "total_cents", "off_invoice_cents", "refunded_cents", "credited_cents"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class CreditNoteForm(forms.Form):
+    amount_cents = forms.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="Tax included, in minor units. Empty credits everything that is left to credit.",
+    )
+    reason = forms.ChoiceField(choices=CreditNoteReason.choices)
+    refund_method = forms.ChoiceField(
+        choices=CreditNoteRefundMethod.choices,
+        initial=CreditNoteRefundMethod.REFUND,
+        help_text="For what was already paid; what is still owed is always taken off first.",
+    )
+    memo = forms.CharField(max_length=500, help_text="Printed on the credit note.")
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
     list_display = [
@@ -26,6 +64,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         "status",
         "reason",
         "total_cents",
+        "credited",
         "currency",
         "due_date",
         "finalized_at",
@@ -35,8 +74,8 @@ class InvoiceAdmin(admin.ModelAdmin):
     search_fields = ["number", "organization__name", "organization__slug", "id"]
     list_select_related = ["organization"]
     date_hierarchy = "created_at"
-    inlines = [InvoiceLineInline]
-    actions = ["finalize", "void", "render_pdf"]
+    inlines = [InvoiceLineInline, CreditNoteInline]
+    actions = ["finalize", "void", "credit", "reissue", "render_pdf"]
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Invoice._meta.fields]
@@ -46,6 +85,10 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Credited")
+    def credited(self, invoice) -> int:
+        return invoice.credited_cents
 
     def _each(self, request, queryset, action, done: str):
         count = 0
@@ -66,11 +109,92 @@ class InvoiceAdmin(admin.ModelAdmin):
     def void(self, request, queryset):
         self._each(request, queryset, invoice_void, "Voided")
 
+    @admin.action(description="Issue a credit note (refund, credit or take off what is owed)")
+    def credit(self, request, queryset):
+        from payments.credit_notes import credit_note_issue, creditable_cents, gross_to_lines
+
+        if "apply" in request.POST:
+            form = CreditNoteForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                issued = []
+                for invoice in queryset:
+                    amount = data["amount_cents"] or creditable_cents(invoice)
+                    try:
+                        if amount <= 0:
+                            raise DomainError("Nothing is left to credit on this invoice.")
+                        lines, tax = gross_to_lines(invoice, amount, data["memo"])
+                        note = credit_note_issue(
+                            invoice=invoice,
+                            lines=lines,
+                            tax_cents=tax,
+                            reason=data["reason"],
+                            refund_method=data["refund_method"],
+                            memo=data["memo"],
+                            actor=request.user,
+                        )
+                        issued.append(note.number)
+                    except DomainError as exc:
+                        self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
+                if issued:
+                    self.message_user(request, f"Issued {', '.join(issued)}.", messages.SUCCESS)
+                return None
+        else:
+            form = CreditNoteForm()
+        return render(
+            request,
+            "admin/subscriptions/action_form.html",
+            {
+                "form": form,
+                "objects": queryset,
+                "action": "credit",
+                "title": "Issue a credit note",
+                **self.admin_site.each_context(request),
+            },
+        )
+
+    @admin.action(description="Reissue the selected void or fully credited invoices")
+    def reissue(self, request, queryset):
+        self._each(request, queryset, invoice_reissue, "Reissued")
+
     @admin.action(description="Render the PDF again")
     def render_pdf(self, request, queryset):
         for invoice in queryset.exclude(status=InvoiceStatus.DRAFT):
             render_invoice_pdf.delay(str(invoice.pk))
         self.message_user(request, "PDF rendering queued.", messages.SUCCESS)
+
+
+class CreditNoteLineInline(admin.TabularInline):
+    model = CreditNoteLine
+    extra = 0
+    can_delete = False
+    fields = ["description", "invoice_line", "quantity", "unit_price", "amount_cents", "period_start", "period_end"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(admin.ModelAdmin):
+    """Issued credit notes (read only: they are issued from an invoice's actions, by refunds
+    and by plan changes)."""
+
+    list_display = ["number", "organization", "invoice", "reason", "total_cents", "currency", "issued_at"]
+    list_filter = ["reason", "refund_method", "currency", "issued_at"]
+    search_fields = ["number", "invoice__number", "organization__name", "organization__slug", "id"]
+    list_select_related = ["organization", "invoice"]
+    date_hierarchy = "issued_at"
+    inlines = [CreditNoteLineInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in CreditNote._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(SentEmail)

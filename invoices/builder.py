@@ -7,21 +7,21 @@ preview is the same draft, never stored, so the two cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Max, Sum
 
 from billing_project.db import bulk_update_rows
-from billing_project.periods import start_of_day
 from plans.models import Plan, PlanCharge
 from subscriptions.models import Subscription
+from subscriptions.selectors import plan_segments
 from subscriptions.services import months_of, next_period
-from usage.selectors import usage_totals
+from usage.selectors import UsageWindow, usage_in_windows
 
 from . import rating
-from .models import Invoice, InvoiceLine, InvoiceReason, InvoiceStatus, PendingLineItem
+from .models import Invoice, InvoiceLine, InvoiceReason, InvoiceStatus, LineKind, PendingLineItem
 
 
 @dataclass
@@ -36,8 +36,9 @@ class Draft:
     period_end: datetime | None
     lines: list[rating.RatedLine] = field(default_factory=list)
     metric_ids: dict[str, object] = field(default_factory=dict)
-    plan: Plan | None = None  # whose charges rate the usage
+    plan: Plan | None = None  # whose charges rate the usage (of the last segment)
     pending_item_ids: list[int] = field(default_factory=list)
+    segments: list[tuple] = field(default_factory=list)  # (plan id, start, end) of the rated usage
 
     @property
     def subtotal_cents(self) -> int:
@@ -73,24 +74,96 @@ def _usage_charges(plan_id, months: int) -> tuple[list[rating.Charge], dict[str,
     return charges, metric_ids
 
 
-def _usage_window_days(start: datetime, end: datetime):
-    """The rollup days of [start, end): a window ending during a day (a preview now, a
-    cancellation) includes that day's usage so far."""
-    last_day = end.date() if end == start_of_day(end) else end.date() + timedelta(days=1)
-    return start.date(), last_day
+def _segments_of(subscription: Subscription | None, *, plan_id, start: datetime, end: datetime) -> list[tuple]:
+    """The plan segments of the usage window [start, end): [(plan id, start, end)].
+    A subscription without recorded segments (or no subscription) is on `plan_id`."""
+    segments = []
+    if subscription is not None:
+        segments = plan_segments(windows={subscription.pk: (subscription.pk, start, end)}).get(subscription.pk, [])
+    return segments or [(plan_id, start, end)]
 
 
-def _usage_lines(draft: Draft, *, plan: Plan, start: datetime, end: datetime) -> None:
+def rate_segments(
+    *,
+    segments: list[tuple],
+    used: list[dict[str, int]],
+    window_start: datetime,
+    window_end: datetime,
+    charges_of,
+    plan_names: dict,
+) -> list[rating.RatedLine]:
+    """Usage lines of one window, each segment rated on its own plan's prices. One plan for
+    the whole window gets its included quantities whole; several plans share them, each
+    its plan's included quantity times its share of the window (rounded half-up)."""
+    lines: list[rating.RatedLine] = []
+    several = len(segments) > 1
+    for (plan_id, start, end), segment_used in zip(segments, used, strict=True):
+        charges = charges_of(plan_id)
+        if several:
+            charges = [
+                replace(
+                    charge,
+                    included=rating.prorate_quantity(
+                        charge.included, window_start=window_start, window_end=window_end, start=start, end=end
+                    ),
+                )
+                for charge in charges
+            ]
+        rated = rating.rate_usage(charges, segment_used, start, end)
+        if several:
+            name = plan_names[plan_id]
+            rated = [replace(line, description=f"{name}: {line.description}") for line in rated]
+        lines += rated
+    return lines
+
+
+class _ChargesCache:
+    """The usage charges of plans by id, each loaded once per use."""
+
+    def __init__(self) -> None:
+        self.charges: dict = {}
+        self.metric_ids: dict[str, object] = {}
+        self.names: dict = {}
+
+    def load(self, plan_ids) -> None:
+        missing = [plan_id for plan_id in set(plan_ids) if plan_id not in self.charges]
+        for plan in Plan.objects.filter(pk__in=missing):
+            charges, metric_ids = _usage_charges(plan.pk, months_of(plan))
+            self.charges[plan.pk] = charges
+            self.metric_ids.update(metric_ids)
+            self.names[plan.pk] = plan.name
+
+    def __call__(self, plan_id):
+        return self.charges[plan_id]
+
+
+def _usage_lines(
+    draft: Draft, *, subscription: Subscription | None, plan: Plan, start: datetime, end: datetime
+) -> None:
+    """Rate the usage of [start, end) into the draft, per plan segment."""
     draft.plan = plan
-    charges, metric_ids = usage_charges(plan, months=months_of(plan))
-    if not charges:
+    if not start < end:
         return
-    first_day, last_day = _usage_window_days(start, end)
-    used = usage_totals(
-        organization_id=draft.organization_id, start=first_day, end=last_day, metric_codes=list(metric_ids)
+    segments = _segments_of(subscription, plan_id=plan.pk, start=start, end=end)
+    cache = _ChargesCache()
+    cache.load(plan_id for plan_id, _start, _end in segments)
+    draft.plan = Plan.objects.get(pk=segments[-1][0]) if segments[-1][0] != plan.pk else plan
+    draft.segments = segments
+    if not any(cache(plan_id) for plan_id, _start, _end in segments):
+        return
+    used = usage_in_windows(
+        windows=[UsageWindow(draft.organization_id, seg_start, seg_end) for _plan, seg_start, seg_end in segments],
+        metric_codes=list(cache.metric_ids),
     )
-    draft.lines += rating.rate_usage(charges, used, start, end)
-    draft.metric_ids.update(metric_ids)
+    draft.lines += rate_segments(
+        segments=segments,
+        used=used,
+        window_start=start,
+        window_end=end,
+        charges_of=cache,
+        plan_names=cache.names,
+    )
+    draft.metric_ids.update(cache.metric_ids)
 
 
 def pending_items_of(subscriptions) -> dict:
@@ -177,7 +250,9 @@ def period_invoice(
             )
     if not in_trial:
         if with_usage:
-            _usage_lines(draft, plan=subscription.plan, start=start, end=min(usage_until or end, end))
+            _usage_lines(
+                draft, subscription=subscription, plan=subscription.plan, start=start, end=min(usage_until or end, end)
+            )
         else:  # usage is rated when the draft is finalized, after the grace window
             draft.plan = subscription.plan
     _pending_lines(draft, subscription, pending_items)
@@ -196,13 +271,17 @@ def final_usage_invoice(subscription: Subscription, *, until: datetime) -> Draft
     )
     in_trial = subscription.trial_end is not None and subscription.current_period_end <= subscription.trial_end
     if not in_trial:
-        _usage_lines(draft, plan=subscription.plan, start=subscription.current_period_start, end=until)
+        _usage_lines(
+            draft, subscription=subscription, plan=subscription.plan, start=subscription.current_period_start, end=until
+        )
     _pending_lines(draft, subscription)
     return draft
 
 
-def plan_change_invoice(subscription: Subscription, *, old_plan: Plan, new_plan: Plan, switch_at: datetime) -> Draft:
-    """A switch of plans inside the current period, prorated by the second."""
+def plan_change_invoice(subscription: Subscription, *, new_plan: Plan, switch_at: datetime) -> Draft:
+    """A switch of plans inside the current period: the new plan's fee for the rest of the
+    period, prorated by the second. (The unused time of what was charged before comes
+    back as a credit note, see payments.credit_notes.unused_time_credit.)"""
     draft = Draft(
         organization_id=subscription.organization_id,
         subscription=subscription,
@@ -211,15 +290,62 @@ def plan_change_invoice(subscription: Subscription, *, old_plan: Plan, new_plan:
         period_start=switch_at,
         period_end=subscription.current_period_end,
     )
-    draft.lines += rating.proration_lines(
-        old_plan_name=old_plan.name,
-        old_price_cents=old_plan.price_cents,
-        new_plan_name=new_plan.name,
-        new_price_cents=new_plan.price_cents,
+    line = rating.proration_line(
+        plan_name=new_plan.name,
+        price_cents=new_plan.price_cents,
         period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
         switch_at=switch_at,
     )
+    if line is not None:
+        draft.lines.append(line)
+    return draft
+
+
+def reissue_draft(original: Invoice) -> Draft:
+    """The draft that reissues `original`: its lines other than usage as they were, and its
+    usage rated again over the same window (per plan segment)."""
+    subscription = original.subscription
+    draft = Draft(
+        organization_id=original.organization_id,
+        subscription=subscription,
+        reason=original.reason,
+        currency=original.currency,
+        period_start=original.period_start,
+        period_end=original.period_end,
+        plan=original.plan,
+    )
+    usage_window = None
+    for line in original.lines.select_related("metric").order_by("position", "id"):
+        if line.kind == LineKind.USAGE:
+            if usage_window is None:
+                usage_window = (line.period_start, line.period_end)
+            usage_window = (min(usage_window[0], line.period_start), max(usage_window[1], line.period_end))
+            continue
+        draft.lines.append(
+            rating.RatedLine(
+                kind=line.kind,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount_cents=line.amount_cents,
+                period_start=line.period_start,
+                period_end=line.period_end,
+            )
+        )
+    rates_usage = original.reason in (InvoiceReason.SUBSCRIPTION_CYCLE, InvoiceReason.SUBSCRIPTION_CANCEL)
+    in_trial = (
+        subscription is not None
+        and subscription.trial_end is not None
+        and original.period_end is not None
+        and original.period_end <= subscription.trial_end
+    )
+    if in_trial:
+        usage_window = None
+    elif rates_usage and original.plan_id and original.period_start:
+        usage_window = (original.period_start, original.period_end)
+    if usage_window is not None and original.plan is not None:
+        _usage_lines(draft, subscription=subscription, plan=original.plan, start=usage_window[0], end=usage_window[1])
     return draft
 
 
@@ -307,10 +433,9 @@ def usage_lines_refresh(invoice: Invoice) -> Invoice:
 
 @transaction.atomic
 def usage_lines_refresh_many(invoices: list[Invoice]) -> None:
-    """`usage_lines_refresh` for many drafts: one usage query per plan and period, the
-    lines replaced in bulk (the billing cycle finalizes thousands at once)."""
-    from usage.selectors import usage_totals_many
-
+    """`usage_lines_refresh` for many drafts in a fixed number of queries (the billing
+    cycle finalizes thousands at once): their segments in one query, the usage of every
+    segment in one batch, the lines replaced in bulk."""
     drafts = [
         invoice
         for invoice in invoices
@@ -325,37 +450,52 @@ def usage_lines_refresh_many(invoices: list[Invoice]) -> None:
         .values("invoice_id")
         .annotate(total=Sum("amount_cents"), last=Max("position"))
     }
-    groups: dict = {}
-    for invoice in drafts:
-        groups.setdefault((invoice.plan_id, invoice.period_start, invoice.period_end), []).append(invoice)
+    found = plan_segments(
+        windows={
+            invoice.pk: (invoice.subscription_id, invoice.period_start, invoice.period_end)
+            for invoice in drafts
+            if invoice.subscription_id is not None
+        }
+    )
+    segments_of = {
+        invoice.pk: found.get(invoice.pk) or [(invoice.plan_id, invoice.period_start, invoice.period_end)]
+        for invoice in drafts
+    }
+    cache = _ChargesCache()
+    cache.load(plan_id for segments in segments_of.values() for plan_id, _start, _end in segments)
+    rated = [invoice for invoice in drafts if any(cache(plan_id) for plan_id, _s, _e in segments_of[invoice.pk])]
+    windows = [
+        UsageWindow(invoice.organization_id, start, end)
+        for invoice in rated
+        for _plan, start, end in segments_of[invoice.pk]
+    ]
+    used_all = iter(usage_in_windows(windows=windows, metric_codes=list(cache.metric_ids)) if windows else [])
     rows: list[InvoiceLine] = []
-    for (plan_id, start, end), members in groups.items():
-        months = 12 if members[0].plan.interval == "year" else 1
-        charges, metric_ids = _usage_charges(plan_id, months)
-        used_by_org = {}
-        if charges:
-            first_day, last_day = _usage_window_days(start, end)
-            used_by_org = usage_totals_many(
-                organization_ids=[invoice.organization_id for invoice in members],
-                start=first_day,
-                end=last_day,
-                metric_codes=list(metric_ids),
+    for invoice in drafts:
+        segments = segments_of[invoice.pk]
+        draft = Draft(
+            organization_id=invoice.organization_id,
+            subscription=None,
+            reason=invoice.reason,
+            currency=invoice.currency,
+            period_start=invoice.period_start,
+            period_end=invoice.period_end,
+            metric_ids=cache.metric_ids,
+        )
+        if invoice in rated:
+            used = [next(used_all) for _segment in segments]
+            draft.lines = rate_segments(
+                segments=segments,
+                used=used,
+                window_start=invoice.period_start,
+                window_end=invoice.period_end,
+                charges_of=cache,
+                plan_names=cache.names,
             )
-        for invoice in members:
-            draft = Draft(
-                organization_id=invoice.organization_id,
-                subscription=None,
-                reason=invoice.reason,
-                currency=invoice.currency,
-                period_start=start,
-                period_end=end,
-                metric_ids=metric_ids,
-            )
-            if charges:
-                draft.lines = rating.rate_usage(charges, used_by_org[str(invoice.organization_id)], start, end)
-            before = kept.get(invoice.pk, {})
-            rows += _line_rows(invoice, draft, first_position=(before.get("last") or 0) + 1)
-            invoice.subtotal_cents = (before.get("total") or 0) + draft.subtotal_cents
-            invoice.total_cents = invoice.subtotal_cents
+        before = kept.get(invoice.pk, {})
+        rows += _line_rows(invoice, draft, first_position=(before.get("last") or 0) + 1)
+        invoice.subtotal_cents = (before.get("total") or 0) + draft.subtotal_cents
+        invoice.total_cents = invoice.subtotal_cents
+        invoice.plan_id = segments[-1][0]
     InvoiceLine.objects.bulk_create(rows)
-    bulk_update_rows(drafts, ["subtotal_cents", "total_cents"])
+    bulk_update_rows(drafts, ["subtotal_cents", "total_cents", "plan"])

@@ -22,7 +22,13 @@ from django.utils import timezone
 from apikeys.authentication import forget_organization_keys
 from billing_project.db import bulk_update_rows
 from subscriptions.models import Status, Subscription
-from subscriptions.services import next_period, record_event, subscription_transition
+from subscriptions.services import (
+    next_period,
+    record_event,
+    segment_switch,
+    segments_switch_many,
+    subscription_transition,
+)
 from usage.services import usage_cutoffs_advance
 
 from .builder import pending_items_of, period_invoice, save_draft, save_drafts, usage_lines_refresh_many
@@ -95,16 +101,24 @@ def _locked_subscription(subscription_id) -> Subscription | None:
 
 
 def _cancel(subscription: Subscription, *, reason: str, at: datetime) -> None:
+    from .services import invoices_stop_collecting
+
     subscription_transition(subscription=subscription, to_status=Status.CANCELED, reason=reason, at=at)
+    invoices_stop_collecting(subscription=subscription)
     send_subscription_canceled_email.delay_on_commit(str(subscription.pk))
 
 
-def _advance(subscription: Subscription, *, save: bool = True) -> None:
+def _advance(subscription: Subscription, *, save: bool = True, switches: list | None = None) -> None:
     """Move to the next period, switching to the scheduled plan (re-anchored at the new
-    period when its interval differs)."""
+    period when its interval differs; its usage segment starts with the new period).
+    With `switches`, the segment change is left to the caller (in bulk)."""
     start, end = next_period(subscription)
     subscription.current_period_start, subscription.current_period_end = start, end
     if subscription.scheduled_plan_id:
+        if switches is None:
+            segment_switch(subscription, plan=subscription.scheduled_plan, at=start)
+        else:
+            switches.append((subscription, subscription.scheduled_plan, start))
         old_plan = subscription.plan
         subscription.plan = subscription.scheduled_plan
         subscription.scheduled_plan = None
@@ -188,6 +202,7 @@ def _close_periods(subscription_ids: list, now: datetime) -> int:
                 ]
             )
             moved = []
+            switches: list = []
             for subscription in subscriptions:
                 if subscription.cancel_at_period_end:
                     _cancel(
@@ -196,8 +211,9 @@ def _close_periods(subscription_ids: list, now: datetime) -> int:
                         at=subscription.current_period_end,
                     )
                 else:
-                    _advance(subscription, save=False)
+                    _advance(subscription, save=False, switches=switches)
                     moved.append(subscription)
+            segments_switch_many(switches)
             bulk_update_rows(
                 moved,
                 [
@@ -212,6 +228,16 @@ def _close_periods(subscription_ids: list, now: datetime) -> int:
             closed.update(subscription.pk for subscription in subscriptions)
             pending += [subscription.pk for subscription in moved if subscription.current_period_end <= now]
     return len(closed)
+
+
+def subscription_periods_close(*, subscription: Subscription, now: datetime) -> bool:
+    """Close what the billing cycle would close of this one subscription at `now` (its
+    ended periods), in the caller's transaction and under the caller's lock: a change made
+    between a period's end and the cycle's next run applies to the period it happens in.
+    True when something was closed."""
+    if subscription.status not in (Status.ACTIVE, Status.PAST_DUE) or subscription.current_period_end > now:
+        return False
+    return bool(_close_periods([subscription.pk], now))
 
 
 def _enqueue_collections(invoices: list[Invoice], now: datetime) -> None:

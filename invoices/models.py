@@ -1,6 +1,7 @@
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
@@ -58,6 +59,20 @@ class Invoice(models.Model):
     tax_cents = models.BigIntegerField(default=0)
     total_cents = models.BigIntegerField(default=0)
     amount_paid_cents = models.BigIntegerField(default=0)
+    pre_payment_credited_cents = models.BigIntegerField(
+        default=0, help_text="Credit notes issued while it was unpaid: taken off what is owed."
+    )
+    post_payment_credited_cents = models.BigIntegerField(
+        default=0, help_text="Credit notes issued after payment: refunded or credited to the balance."
+    )
+    corrects = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="corrections",
+        help_text="The voided or fully credited invoice this one reissues.",
+    )
     due_date = models.DateField(null=True, blank=True)
     finalized_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
@@ -82,11 +97,19 @@ class Invoice(models.Model):
             models.CheckConstraint(
                 condition=Q(total_cents__gte=0) | Q(status="draft"), name="invoices_total_not_negative"
             ),
-            models.CheckConstraint(condition=Q(tax_cents__gte=0), name="invoices_tax_not_negative"),
+            # Tax follows the lines: an invoice whose lines sum below zero (credit it owes the
+            # customer) carries negative tax on that credit.
+            models.CheckConstraint(
+                condition=Q(tax_cents__gte=0) | Q(subtotal_cents__lt=0), name="invoices_tax_sign_follows_subtotal"
+            ),
             models.UniqueConstraint(
                 fields=["subscription", "period_start", "reason"],
-                condition=Q(reason="subscription_cycle") & ~Q(status="void"),
+                condition=Q(reason="subscription_cycle", corrects__isnull=True) & ~Q(status="void"),
                 name="invoices_one_cycle_invoice_per_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(pre_payment_credited_cents__gte=0, post_payment_credited_cents__gte=0),
+                name="invoices_credited_not_negative",
             ),
         ]
         indexes = [
@@ -99,7 +122,16 @@ class Invoice(models.Model):
 
     @property
     def amount_due_cents(self) -> int:
-        return max(self.total_cents - self.amount_paid_cents, 0)
+        return max(self.total_cents - self.amount_paid_cents - self.pre_payment_credited_cents, 0)
+
+    @property
+    def gross_cents(self) -> int:
+        """What the lines and their tax come to, before prepaid credit paid part of it."""
+        return self.subtotal_cents + self.tax_cents
+
+    @property
+    def credited_cents(self) -> int:
+        return self.pre_payment_credited_cents + self.post_payment_credited_cents
 
     def clean(self):
         super().clean()
@@ -190,3 +222,121 @@ class SentEmail(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class CreditNoteReason(models.TextChoices):
+    REFUND = "refund", "Refund"
+    PLAN_CHANGE = "plan_change", "Unused time after a plan change"
+    BILLING_ERROR = "billing_error", "Billing error"
+    DUPLICATE = "duplicate", "Duplicate charge"
+    GOODWILL = "goodwill", "Goodwill"
+    OTHER = "other", "Other"
+
+
+class CreditNoteRefundMethod(models.TextChoices):
+    """Where the part of a credit note that was already paid goes. What is still owed on
+    the invoice is always reduced first, whatever the method."""
+
+    REFUND = "refund", "Refund to the payment method"
+    CREDIT = "credit", "Credit balance"
+    INVOICE = "invoice", "Off the amount owed"
+
+
+class CreditNote(models.Model):
+    """A correction of an issued invoice, which itself is never edited: it reduces what the
+    invoice asks for by its total (lines plus their tax at the invoice's rate). That total
+    went first off what was still owed on the invoice, then back to the customer: refunded
+    through the gateway or credited to the balance (cash paid), and returned to the lots it
+    came from (prepaid credit that paid part of the invoice). Numbered gaplessly per year in
+    its own series (CN-2026-000001) when issued."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="credit_notes")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    number = models.CharField(max_length=32, unique=True)
+    reason = models.CharField(max_length=32, choices=CreditNoteReason.choices)
+    memo = models.CharField(max_length=500, blank=True)
+    refund_method = models.CharField(max_length=16, choices=CreditNoteRefundMethod.choices)
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0"), help_text="Percent.")
+    subtotal_cents = models.BigIntegerField()
+    tax_cents = models.BigIntegerField(default=0)
+    total_cents = models.BigIntegerField()
+    off_invoice_cents = models.BigIntegerField(default=0, help_text="Taken off what the invoice still owed.")
+    refunded_cents = models.BigIntegerField(default=0, help_text="Refunded through the gateway.")
+    credited_cents = models.BigIntegerField(default=0, help_text="Paid money put on the credit balance.")
+    returned_credit_cents = models.BigIntegerField(
+        default=0, help_text="Prepaid credit that paid the invoice, returned with its expiry."
+    )
+    issued_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The buyer as printed on the invoice.
+    billing_name = models.CharField(max_length=200, blank=True)
+    billing_email = models.EmailField(blank=True)
+    billing_country = models.CharField(max_length=2, blank=True)
+    pdf = models.FileField(upload_to="credit_notes/%Y/%m/", blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_cents=F("subtotal_cents") + F("tax_cents")),
+                name="credit_notes_total_is_lines_plus_tax",
+            ),
+            models.CheckConstraint(condition=Q(total_cents__gt=0), name="credit_notes_total_positive"),
+            models.CheckConstraint(
+                condition=Q(
+                    off_invoice_cents__gte=0, refunded_cents__gte=0, credited_cents__gte=0, returned_credit_cents__gte=0
+                ),
+                name="credit_notes_allocations_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    total_cents=F("off_invoice_cents")
+                    + F("refunded_cents")
+                    + F("credited_cents")
+                    + F("returned_credit_cents")
+                ),
+                name="credit_notes_total_allocated",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "issued_at"], name="credit_notes_org_issued")]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class CreditNoteLine(models.Model):
+    """What is credited: an amount of an invoice line (or of the invoice as a whole)."""
+
+    id = models.BigAutoField(primary_key=True)
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
+    invoice_line = models.ForeignKey(
+        InvoiceLine, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_note_lines"
+    )
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=24, decimal_places=6, default=Decimal("1"))
+    unit_price = models.DecimalField(max_digits=24, decimal_places=6, default=Decimal("0"))
+    amount_cents = models.BigIntegerField(help_text="Before tax; positive: what is taken off.")
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.CheckConstraint(condition=Q(amount_cents__gt=0), name="credit_note_lines_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount_cents}"
+
+
+class CreditNoteNumberSequence(models.Model):
+    """The last credit note number issued in a year; locked while the next one is taken."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_number}"

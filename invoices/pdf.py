@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 
 from billing_project.money import format_money, format_unit_price
 
-from .models import Invoice, InvoiceStatus
+from .models import CreditNote, Invoice, InvoiceStatus
 
 
 def _quantity(value) -> str:
@@ -18,9 +18,8 @@ def _quantity(value) -> str:
     return f"{normalized:,f}"
 
 
-def invoice_context(invoice: Invoice) -> dict:
-    currency = invoice.currency
-    lines = [
+def _lines(lines, currency: str) -> list[dict]:
+    return [
         {
             "description": line.description,
             "period": (line.period_start, line.period_end) if line.period_start else None,
@@ -29,8 +28,13 @@ def invoice_context(invoice: Invoice) -> dict:
             "amount": format_money(line.amount_cents, currency),
             "is_credit": line.amount_cents < 0,
         }
-        for line in invoice.lines.all()
+        for line in lines
     ]
+
+
+def invoice_context(invoice: Invoice) -> dict:
+    currency = invoice.currency
+    lines = _lines(invoice.lines.all(), currency)
     organization = invoice.organization
     return {
         "invoice": invoice,
@@ -51,14 +55,68 @@ def invoice_context(invoice: Invoice) -> dict:
         "amount_due": format_money(invoice.amount_due_cents, currency),
         "is_paid": invoice.status == InvoiceStatus.PAID,
         "is_void": invoice.status == InvoiceStatus.VOID,
+        "credit_notes": [
+            {"number": note.number, "total": format_money(note.total_cents, currency)}
+            for note in invoice.credit_notes.order_by("issued_at", "number")
+        ],
     }
 
 
-def invoice_pdf_bytes(invoice: Invoice) -> bytes:
+def credit_note_context(note: CreditNote) -> dict:
+    currency = note.currency
+    invoice = note.invoice
+    allocations = [
+        (label, format_money(amount, currency))
+        for label, amount in (
+            ("Taken off the amount due", note.off_invoice_cents),
+            ("Refunded to your payment method", note.refunded_cents),
+            ("Added to your credit balance", note.credited_cents),
+            ("Prepaid credit returned to your balance", note.returned_credit_cents),
+        )
+        if amount
+    ]
+    return {
+        "note": note,
+        "invoice": invoice,
+        "seller": settings.SELLER,
+        "buyer": {
+            "name": note.billing_name or invoice.organization.name,
+            "email": note.billing_email or invoice.organization.billing_email,
+            "country": note.billing_country or invoice.organization.country,
+        },
+        "reason": note.get_reason_display(),
+        "lines": _lines(note.lines.all(), currency),
+        "subtotal": format_money(note.subtotal_cents, currency),
+        "tax": format_money(note.tax_cents, currency),
+        "tax_rate": note.tax_rate.normalize(),
+        "total": format_money(note.total_cents, currency),
+        "allocations": allocations,
+    }
+
+
+def _pdf(template: str, context: dict) -> bytes:
     from weasyprint import HTML
 
-    html = render_to_string("invoices/invoice.html", invoice_context(invoice))
+    html = render_to_string(template, context)
     return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+
+
+def invoice_pdf_bytes(invoice: Invoice) -> bytes:
+    return _pdf("invoices/invoice.html", invoice_context(invoice))
+
+
+def credit_note_pdf_bytes(note: CreditNote) -> bytes:
+    return _pdf("invoices/credit_note.html", credit_note_context(note))
+
+
+def credit_note_pdf_store(*, credit_note_id) -> CreditNote | None:
+    """Render a credit note's PDF once and store it (a credit note never changes)."""
+    note = CreditNote.objects.select_related("invoice__organization").filter(pk=credit_note_id).first()
+    if note is None or note.pdf:
+        return note
+    note.pdf.save(f"{note.number}.pdf", ContentFile(credit_note_pdf_bytes(note)), save=False)
+    CreditNote.objects.filter(pk=note.pk).update(pdf=note.pdf.name)
+    return note
 
 
 def invoice_pdf_store(*, invoice_id) -> Invoice | None:

@@ -287,39 +287,45 @@ def prorate(amount_cents: int, *, period_start: datetime, period_end: datetime, 
     return round_half_up(share)
 
 
-def proration_lines(
-    *,
-    old_plan_name: str,
-    old_price_cents: int,
-    new_plan_name: str,
-    new_price_cents: int,
-    period_start: datetime,
-    period_end: datetime,
-    switch_at: datetime,
-) -> list[RatedLine]:
-    """A plan change at `switch_at`: a CREDIT for the old plan's unused time and a PRORATION
-    charge for the new plan's remaining time, both over `[switch_at, period_end)`. A line
-    whose amount rounds to 0 is left out."""
-    _check_cents(old_price_cents, "old_price_cents")
-    _check_cents(new_price_cents, "new_price_cents")
-    _check_period(period_start, period_end)
-    if not period_start < switch_at < period_end:
+def prorate_quantity(
+    included: int | None, *, window_start: datetime, window_end: datetime, start: datetime, end: datetime
+) -> int | None:
+    """The share of an included quantity that a plan segment `[start, end)` gets of the
+    usage window `[window_start, window_end)`, by elapsed time, rounded half-up to whole
+    units. None (unlimited) stays unlimited."""
+    _check_period(window_start, window_end)
+    if included is None:
+        return None
+    if not _is_whole_number(included) or included < 0:
+        raise ValueError(f"An included quantity must be a whole number >= 0 or None, not {included!r}.")
+    window = min(end, window_end) - max(start, window_start)
+    if window <= timedelta(0):
+        return 0
+    with localcontext(_EXACT):
+        share = Decimal(included) * _seconds(window) / _seconds(window_end - window_start)
+    return round_half_up(share)
+
+
+def proration_line(
+    *, plan_name: str, price_cents: int, period_start: datetime, period_end: datetime, switch_at: datetime
+) -> RatedLine | None:
+    """The new plan's fee for the rest of the period after a switch at `switch_at`, by
+    elapsed time (None when it rounds to 0)."""
+    if not period_start <= switch_at < period_end:
         raise ValueError(
             f"The plan change at {switch_at.isoformat()} is not inside the period "
             f"{period_start.isoformat()} to {period_end.isoformat()}."
         )
-    window = {"period_start": period_start, "period_end": period_end, "start": switch_at, "end": period_end}
+    amount = prorate(price_cents, period_start=period_start, period_end=period_end, start=switch_at, end=period_end)
+    if not amount:
+        return None
     dates = f"from {_day(switch_at)} to {_day(period_end)}"
-    lines = []
-    credit = -prorate(old_price_cents, **window)
-    if credit:
-        lines.append(_proration_line(CREDIT, f"Unused time on {old_plan_name} {dates}", credit, switch_at, period_end))
-    charge = prorate(new_price_cents, **window)
-    if charge:
-        lines.append(
-            _proration_line(PRORATION, f"Remaining time on {new_plan_name} {dates}", charge, switch_at, period_end)
-        )
-    return lines
+    return _proration_line(PRORATION, f"Remaining time on {plan_name} {dates}", amount, switch_at, period_end)
+
+
+def unused_time_amount(amount_cents: int, *, period_start: datetime, period_end: datetime, switch_at: datetime) -> int:
+    """What is left of a charge for `[period_start, period_end)` from `switch_at` on."""
+    return prorate(amount_cents, period_start=period_start, period_end=period_end, start=switch_at, end=period_end)
 
 
 def _proration_line(kind: str, description: str, amount: int, start: datetime, end: datetime) -> RatedLine:
@@ -344,6 +350,12 @@ def _is_whole_number(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# The decimal places of a stored unit price (InvoiceLine.unit_price, PlanCharge.unit_price):
+# a finer price would be rated as written and stored rounded, so the line's
+# quantity x unit_price would not be its amount. Such prices are refused.
+PRICE_DECIMAL_PLACES = 6
+
+
 def _price(value, what: str) -> Decimal:
     if isinstance(value, (bool, float)) or not isinstance(value, (Decimal, int, str)):
         raise ValueError(f"{what} must be a Decimal, int or decimal string, not {type(value).__name__}.")
@@ -355,6 +367,10 @@ def _price(value, what: str) -> Decimal:
         raise ValueError(f"{what} must be a finite number, not {value!r}.")
     if price < 0:
         raise ValueError(f"{what} cannot be negative ({value!r}).")
+    if price.normalize().as_tuple().exponent < -PRICE_DECIMAL_PLACES:
+        raise ValueError(
+            f"{what} {price} has more than {PRICE_DECIMAL_PLACES} decimal places, more than an invoice line stores."
+        )
     return price
 
 

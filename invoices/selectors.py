@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, Sum
 
-from .models import Invoice, InvoiceStatus
+from .models import CreditNote, Invoice, InvoiceStatus
 
 VISIBLE = ~Q(status=InvoiceStatus.DRAFT)
 
@@ -18,9 +18,26 @@ def invoices_of(*, organization, status: str | None = None):
 def invoice_of(*, organization, invoice_id) -> Invoice | None:
     return (
         Invoice.objects.filter(VISIBLE, organization=organization, pk=invoice_id)
-        .prefetch_related("lines__metric")
+        .prefetch_related("lines__metric", "credit_notes__lines", "credit_notes__invoice")
         .first()
     )
+
+
+def credit_notes_of(*, organization, invoice_id=None):
+    """The organization's credit notes, newest first."""
+    queryset = (
+        CreditNote.objects.filter(organization=organization)
+        .select_related("invoice")
+        .prefetch_related("lines")
+        .order_by("-issued_at", "-number")
+    )
+    if invoice_id is not None:
+        queryset = queryset.filter(invoice_id=invoice_id)
+    return queryset
+
+
+def credit_note_of(*, organization, credit_note_id) -> CreditNote | None:
+    return credit_notes_of(organization=organization).filter(pk=credit_note_id).first()
 
 
 def invoice_totals(*, organization) -> dict:
@@ -49,11 +66,24 @@ def upcoming_invoice(*, organization, now) -> dict | None:
     subscription = entitled_subscription(organization_id=organization.pk)
     if subscription is None:
         return None
+    from plans.models import Plan
+
     draft = period_invoice(subscription, usage_until=now)
+    plans = Plan.objects.in_bulk([plan_id for plan_id, _start, _end in draft.segments])
+    segments = [
+        {
+            "plan_id": plan_id,
+            "plan_code": plans[plan_id].code,
+            "plan_name": plans[plan_id].name,
+            "start": start,
+            "end": end,
+        }
+        for plan_id, start, end in draft.segments
+    ]
     subtotal = draft.subtotal_cents
     tax = tax_for(subtotal, organization.tax_rate)
     if subtotal < 0:
-        credit = subtotal
+        credit = subtotal + tax
     else:
         balance, _currency = balance_of(organization=organization)
         credit = min(balance, subtotal + tax)
@@ -63,6 +93,7 @@ def upcoming_invoice(*, organization, now) -> dict | None:
         "period_start": draft.period_start,
         "period_end": draft.period_end,
         "line_items": draft.lines,
+        "segments": segments,
         "subtotal_cents": subtotal,
         "tax_rate": organization.tax_rate,
         "tax_cents": tax,

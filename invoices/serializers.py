@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from .models import Invoice, InvoiceLine, InvoiceStatus
+from .models import CreditNote, CreditNoteLine, Invoice, InvoiceLine, InvoiceStatus
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
@@ -50,8 +50,69 @@ class InvoiceListSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _absolute(context, path: str) -> str:
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request else path
+
+
+class CreditNoteLineSerializer(serializers.ModelSerializer):
+    invoice_line_id = serializers.IntegerField(allow_null=True)
+    quantity = serializers.DecimalField(max_digits=24, decimal_places=6)
+    unit_price = serializers.DecimalField(max_digits=24, decimal_places=6, help_text="Minor units.")
+
+    class Meta:
+        model = CreditNoteLine
+        fields = [
+            "id",
+            "invoice_line_id",
+            "description",
+            "quantity",
+            "unit_price",
+            "amount_cents",
+            "period_start",
+            "period_end",
+        ]
+        read_only_fields = fields
+
+
+class CreditNoteSerializer(serializers.ModelSerializer):
+    invoice_id = serializers.UUIDField()
+    invoice_number = serializers.CharField(source="invoice.number")
+    lines = CreditNoteLineSerializer(many=True)
+    pdf_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CreditNote
+        fields = [
+            "id",
+            "number",
+            "invoice_id",
+            "invoice_number",
+            "reason",
+            "memo",
+            "refund_method",
+            "currency",
+            "subtotal_cents",
+            "tax_rate",
+            "tax_cents",
+            "total_cents",
+            "off_invoice_cents",
+            "refunded_cents",
+            "credited_cents",
+            "returned_credit_cents",
+            "issued_at",
+            "lines",
+            "pdf_url",
+        ]
+        read_only_fields = fields
+
+    def get_pdf_url(self, note) -> str:
+        return _absolute(self.context, f"/api/v1/credit-notes/{note.pk}/pdf")
+
+
 class InvoiceDetailSerializer(InvoiceListSerializer):
     line_items = InvoiceLineSerializer(source="lines", many=True)
+    credit_notes = CreditNoteSerializer(many=True)
     pdf_url = serializers.SerializerMethodField()
 
     class Meta(InvoiceListSerializer.Meta):
@@ -62,15 +123,16 @@ class InvoiceDetailSerializer(InvoiceListSerializer):
             "tax_rate",
             "tax_cents",
             "amount_paid_cents",
+            "pre_payment_credited_cents",
+            "post_payment_credited_cents",
             "line_items",
+            "credit_notes",
             "pdf_url",
         ]
         read_only_fields = fields
 
     def get_pdf_url(self, invoice) -> str:
-        request = self.context.get("request")
-        path = f"/api/v1/invoices/{invoice.pk}/pdf"
-        return request.build_absolute_uri(path) if request else path
+        return _absolute(self.context, f"/api/v1/invoices/{invoice.pk}/pdf")
 
 
 class UpcomingLineSerializer(serializers.Serializer):
@@ -84,18 +146,33 @@ class UpcomingLineSerializer(serializers.Serializer):
     period_end = serializers.DateTimeField(allow_null=True)
 
 
+class UpcomingSegmentSerializer(serializers.Serializer):
+    plan_id = serializers.UUIDField()
+    plan_code = serializers.CharField()
+    plan_name = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
 class UpcomingInvoiceSerializer(serializers.Serializer):
     subscription_id = serializers.UUIDField()
     currency = serializers.CharField()
     period_start = serializers.DateTimeField()
     period_end = serializers.DateTimeField()
     line_items = UpcomingLineSerializer(many=True)
+    segments = UpcomingSegmentSerializer(
+        many=True, help_text="The plans the period's usage so far is rated on, each for its own stretch of time."
+    )
     subtotal_cents = serializers.IntegerField()
     tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2)
     tax_cents = serializers.IntegerField()
     credit_applied_cents = serializers.IntegerField(help_text="What the current credit balance would cover.")
     total_cents = serializers.IntegerField()
     next_payment_attempt = serializers.DateTimeField(help_text="When it will be issued: the period end.")
+
+
+class CreditNoteListQuerySerializer(serializers.Serializer):
+    invoice_id = serializers.UUIDField(required=False)
 
 
 class InvoiceListQuerySerializer(serializers.Serializer):

@@ -16,7 +16,15 @@ from billing_project.errors import Conflict
 
 from . import rating
 from .builder import Draft, final_usage_invoice, first_invoice, period_invoice, plan_change_invoice, save_draft
-from .models import Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceReason, InvoiceStatus, LineKind
+from .models import (
+    CreditNoteNumberSequence,
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberSequence,
+    InvoiceReason,
+    InvoiceStatus,
+    LineKind,
+)
 from .tasks import render_invoice_pdf, render_invoice_pdfs, send_invoice_issued_email, send_invoice_issued_emails
 
 
@@ -27,7 +35,9 @@ def invoice_number_next(*, year: int) -> str:
 
 
 def tax_for(subtotal_cents: int, rate_percent: Decimal) -> int:
-    if subtotal_cents <= 0 or not rate_percent:
+    """Tax on an amount, rounded half away from zero: credit carries its tax too (a
+    negative amount gets negative tax), so what was charged with tax goes back with it."""
+    if not subtotal_cents or not rate_percent:
         return 0
     return rating.round_half_up(Decimal(subtotal_cents) * rate_percent / 100)
 
@@ -47,23 +57,33 @@ def _settled_usage_end(invoice: Invoice) -> datetime | None:
 
 def invoice_numbers_next(*, year: int, count: int) -> list[str]:
     """`count` consecutive numbers of `year`, taken with one row-locking UPDATE."""
+    return _numbers_next(InvoiceNumberSequence, prefix="INV", year=year, count=count)
+
+
+def credit_note_number_next(*, year: int) -> str:
+    """The next gapless credit note number of `year` (`CN-2026-000001`), its own series;
+    call inside the transaction that stores the credit note."""
+    return _numbers_next(CreditNoteNumberSequence, prefix="CN", year=year, count=1)[0]
+
+
+def _numbers_next(sequence_model, *, prefix: str, year: int, count: int) -> list[str]:
+    table = connection.ops.quote_name(sequence_model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE invoices_invoicenumbersequence SET last_number = last_number + %s "
-            "WHERE year = %s RETURNING last_number",
+            f"UPDATE {table} SET last_number = last_number + %s WHERE year = %s RETURNING last_number",  # noqa: S608
             [count, year],
         )
         row = cursor.fetchone()
     if row is None:
         try:
             with transaction.atomic():
-                InvoiceNumberSequence.objects.create(year=year, last_number=count)
+                sequence_model.objects.create(year=year, last_number=count)
             last = count
         except IntegrityError:  # a concurrent finalization created the year's row first
-            return invoice_numbers_next(year=year, count=count)
+            return _numbers_next(sequence_model, prefix=prefix, year=year, count=count)
     else:
         last = row[0]
-    return [f"INV-{year}-{number:06d}" for number in range(last - count + 1, last + 1)]
+    return [f"{prefix}-{year}-{number:06d}" for number in range(last - count + 1, last + 1)]
 
 
 FINALIZED_FIELDS = [
@@ -119,10 +139,14 @@ def invoices_finalize_locked(invoices: list[Invoice], *, now: datetime) -> list[
         invoice.tax_rate = organization.tax_rate
         invoice.tax_cents = tax_for(subtotal, organization.tax_rate)
         if subtotal < 0:
+            # Lines summing below zero: the customer is owed that much, with its tax.
             credits_issue_from_invoice(
-                organization=organization, invoice=invoice, amount_cents=-subtotal, reference=number
+                organization=organization,
+                invoice=invoice,
+                amount_cents=-(subtotal + invoice.tax_cents),
+                reference=number,
             )
-            invoice.credit_applied_cents = subtotal
+            invoice.credit_applied_cents = subtotal + invoice.tax_cents
         elif invoice.reason != InvoiceReason.CREDIT_PURCHASE and organization.pk in with_credit:
             invoice.credit_applied_cents = credits_apply_to_invoice(
                 organization=organization,
@@ -210,7 +234,7 @@ def invoice_mark_paid(*, invoice: Invoice, amount_cents: int | None = None, now:
     if invoice.status != InvoiceStatus.OPEN:
         raise Conflict(f"A {invoice.status} invoice cannot be paid.")
     now = now or timezone.now()
-    invoice.amount_paid_cents = invoice.total_cents if amount_cents is None else amount_cents
+    invoice.amount_paid_cents += invoice.amount_due_cents if amount_cents is None else amount_cents
     invoice.status = InvoiceStatus.PAID
     invoice.paid_at = now
     invoice.next_payment_attempt = None
@@ -223,7 +247,7 @@ def invoice_mark_paid(*, invoice: Invoice, amount_cents: int | None = None, now:
 def invoice_void(*, invoice: Invoice, now: datetime | None = None) -> Invoice:
     """Cancel an unpaid invoice. Its number stays used (numbers are never reused); credits
     it consumed are returned to the balance."""
-    from credits.services import credits_refund
+    from credits.services import credits_return
 
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status == InvoiceStatus.VOID:
@@ -231,17 +255,73 @@ def invoice_void(*, invoice: Invoice, now: datetime | None = None) -> Invoice:
     if invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
         raise Conflict(f"A {invoice.status} invoice cannot be voided.")
     if invoice.credit_applied_cents > 0:
-        credits_refund(
+        credits_return(  # back into the lots it came from, with their expiry
             organization=invoice.organization,
+            invoice=invoice,
             amount_cents=invoice.credit_applied_cents,
             reference=f"void {invoice.number}",
-            invoice=invoice,
         )
     invoice.status = InvoiceStatus.VOID
     invoice.voided_at = now or timezone.now()
     invoice.next_payment_attempt = None
     invoice.save(update_fields=["status", "voided_at", "next_payment_attempt", "updated_at"])
     return invoice
+
+
+def renewal_drafts_drop_period(*, subscription, period_start: datetime) -> int:
+    """A subscription canceled now: its renewal waiting in a draft for the grace window (the
+    base fee of the period that starts at `period_start`, billed in advance) is dropped,
+    with any credit a plan change added against it; the draft keeps the ended period's
+    usage. Issued invoices are not touched. Returns the lines dropped."""
+    drafts = list(
+        Invoice.objects.select_for_update().filter(
+            subscription=subscription, status=InvoiceStatus.DRAFT, reason=InvoiceReason.SUBSCRIPTION_CYCLE
+        )
+    )
+    dropped = 0
+    for invoice in drafts:
+        lines = InvoiceLine.objects.filter(
+            invoice=invoice, kind__in=[LineKind.BASE_FEE, LineKind.CREDIT], period_start__gte=period_start
+        )
+        amount = lines.aggregate(total=Sum("amount_cents"))["total"] or 0
+        count, _ = lines.delete()
+        if count:
+            Invoice.objects.filter(pk=invoice.pk).update(
+                subtotal_cents=invoice.subtotal_cents - amount, total_cents=invoice.total_cents - amount
+            )
+            dropped += count
+    return dropped
+
+
+def invoices_stop_collecting(*, subscription) -> int:
+    """A subscription ended: its open invoices stay open, as what the customer owes (they
+    can still pay them, or staff credit them), but no further collection attempt is made."""
+    return Invoice.objects.filter(
+        subscription=subscription, status=InvoiceStatus.OPEN, next_payment_attempt__isnull=False
+    ).update(next_payment_attempt=None)
+
+
+@transaction.atomic
+def invoice_reissue(*, invoice: Invoice, now: datetime | None = None) -> Invoice:
+    """Issue a new invoice in place of a voided or fully credited one (an issued invoice is
+    never edited): the same charges, its usage rated again on the segments of its period,
+    with today's billing details and tax rate; finalized at once and numbered. Reissuing
+    twice, or an invoice that still stands, is a 409."""
+    from .builder import reissue_draft
+
+    now = now or timezone.now()
+    original = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+    fully_credited = original.gross_cents > 0 and original.credited_cents >= original.gross_cents
+    if original.status != InvoiceStatus.VOID and not fully_credited:
+        raise Conflict("Only a void or fully credited invoice can be reissued: credit it in full first.")
+    if original.reason == InvoiceReason.CREDIT_PURCHASE:
+        raise Conflict("A credit purchase is not reissued: the customer buys credit again.")
+    earlier = original.corrections.exclude(status=InvoiceStatus.VOID).first()
+    if earlier is not None:
+        raise Conflict(f"This invoice was already reissued as {earlier.number or earlier.pk}.")
+    reissued = save_draft(reissue_draft(original))
+    Invoice.objects.filter(pk=reissued.pk).update(corrects=original)
+    return invoice_finalize(invoice=reissued, now=now)
 
 
 def invoice_final_for_cancellation(*, subscription, now: datetime | None = None) -> Invoice | None:
@@ -254,11 +334,12 @@ def invoice_final_for_cancellation(*, subscription, now: datetime | None = None)
     return invoice_create(draft, now=now)
 
 
-def invoice_for_plan_change(*, subscription, old_plan, new_plan, now: datetime | None = None) -> Invoice | None:
-    """A mid-period switch: credit for the unused time on the old plan and a charge for the
-    rest of the period on the new one, finalized at once (None when both are zero)."""
+def invoice_for_plan_change(*, subscription, new_plan, now: datetime | None = None) -> Invoice | None:
+    """A mid-period switch: the rest of the period on the new plan, finalized at once (the
+    credit balance, which now holds the unused time of the old plan, pays what it can).
+    None when the new plan costs nothing for the rest of the period."""
     now = now or timezone.now()
-    draft = plan_change_invoice(subscription, old_plan=old_plan, new_plan=new_plan, switch_at=now)
+    draft = plan_change_invoice(subscription, new_plan=new_plan, switch_at=now)
     if not draft.lines:
         return None
     return invoice_create(draft, now=now)

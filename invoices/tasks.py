@@ -10,6 +10,14 @@ def render_invoice_pdf(invoice_id: str) -> None:
 
 
 @shared_task(ignore_result=True)
+def render_credit_note_pdf(credit_note_id: str) -> None:
+    """Render and store a credit note's PDF. Safe to repeat."""
+    from .pdf import credit_note_pdf_store
+
+    credit_note_pdf_store(credit_note_id=credit_note_id)
+
+
+@shared_task(ignore_result=True)
 def render_invoice_pdfs(invoice_ids: list[str]) -> None:
     """The PDFs of a batch of invoices (one message for the billing cycle's thousands)."""
     from .pdf import invoice_pdf_store

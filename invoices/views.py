@@ -12,7 +12,7 @@ from organizations.models import BILLING_ROLES
 
 from . import selectors
 from . import serializers as s
-from .pdf import invoice_pdf_bytes, invoice_pdf_store
+from .pdf import credit_note_pdf_bytes, credit_note_pdf_store, invoice_pdf_bytes, invoice_pdf_store
 
 
 class BillingView(OrgScopedAPIView):
@@ -66,15 +66,72 @@ class InvoicePDFView(BillingView):
         invoice = selectors.invoice_of(organization=self.organization, invoice_id=invoice_id)
         if invoice is None:
             raise NotFound("Invoice not found.")
-        filename = f"{invoice.number}.pdf"
-        if not invoice.pdf:
-            invoice = invoice_pdf_store(invoice_id=invoice.pk)
-        if invoice.pdf:
-            response = FileResponse(invoice.pdf.open("rb"), content_type="application/pdf")
-        else:  # storage unavailable: answer the rendering itself
-            response = HttpResponse(invoice_pdf_bytes(invoice), content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="{filename}"'
-        return response
+        return _pdf_response(
+            invoice,
+            store=lambda: invoice_pdf_store(invoice_id=invoice.pk),
+            render=invoice_pdf_bytes,
+            filename=f"{invoice.number}.pdf",
+        )
+
+
+def _pdf_response(document, *, store, render, filename: str):
+    if not document.pdf:
+        document = store()
+    if document.pdf:
+        response = FileResponse(document.pdf.open("rb"), content_type="application/pdf")
+    else:  # storage unavailable: answer the rendering itself
+        response = HttpResponse(render(document), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
+
+
+class CreditNoteListView(BillingView):
+    pagination_class = EnvelopeLimitOffsetPagination
+
+    @extend_schema(
+        tags=["invoices"],
+        summary="Credit notes",
+        description="Corrections of issued invoices, newest first; `?invoice_id=` for one invoice's.",
+        parameters=[s.CreditNoteListQuerySerializer],
+        responses={200: s.CreditNoteSerializer(many=True)},
+    )
+    def get(self, request):
+        query = s.CreditNoteListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        notes = selectors.credit_notes_of(
+            organization=self.organization, invoice_id=query.validated_data.get("invoice_id")
+        )
+        return paginated_response(request=request, view=self, queryset=notes, serializer_class=s.CreditNoteSerializer)
+
+
+class CreditNoteDetailView(BillingView):
+    @extend_schema(tags=["invoices"], summary="One credit note with its lines", responses={200: s.CreditNoteSerializer})
+    def get(self, request, credit_note_id):
+        note = selectors.credit_note_of(organization=self.organization, credit_note_id=credit_note_id)
+        if note is None:
+            raise NotFound("Credit note not found.")
+        return ok(s.CreditNoteSerializer(note, context={"request": request}).data)
+
+
+class CreditNotePDFView(BillingView):
+    content_negotiation_class = PDFContentNegotiation
+
+    @extend_schema(
+        tags=["invoices"],
+        summary="The credit note as PDF",
+        description="Send `Accept: application/pdf` (or `*/*`, or no Accept); errors are JSON envelopes.",
+        responses={(200, "application/pdf"): OpenApiResponse(response=OpenApiTypes.BINARY, description="The PDF")},
+    )
+    def get(self, request, credit_note_id):
+        note = selectors.credit_note_of(organization=self.organization, credit_note_id=credit_note_id)
+        if note is None:
+            raise NotFound("Credit note not found.")
+        return _pdf_response(
+            note,
+            store=lambda: credit_note_pdf_store(credit_note_id=note.pk),
+            render=credit_note_pdf_bytes,
+            filename=f"{note.number}.pdf",
+        )
 
 
 class UpcomingInvoiceView(BillingView):

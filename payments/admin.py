@@ -4,15 +4,25 @@ from django.shortcuts import render
 
 from billing_project.errors import DomainError
 
+from .credit_notes import credit_note_refund
 from .models import Dispute, Payment, Refund, RefundStatus
-from .services import payment_refund
 
 
 class RefundInline(admin.TabularInline):
     model = Refund
     extra = 0
     can_delete = False
-    fields = ["created_at", "amount_cents", "status", "reason", "failure_reason", "reference", "created_by"]
+    fields = [
+        "created_at",
+        "amount_cents",
+        "status",
+        "credit_note",
+        "is_overpayment",
+        "reason",
+        "failure_reason",
+        "reference",
+        "created_by",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -54,7 +64,7 @@ class PaymentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Refund through the gateway")
+    @admin.action(description="Refund through the gateway (with a credit note)")
     def refund(self, request, queryset):
         if "apply" in request.POST:
             form = RefundForm(request.POST)
@@ -62,14 +72,18 @@ class PaymentAdmin(admin.ModelAdmin):
                 done = 0
                 for payment in queryset:
                     try:
-                        refund = payment_refund(
+                        refund = credit_note_refund(
                             payment=payment,
                             amount_cents=form.cleaned_data["amount_cents"],
                             reason=form.cleaned_data["reason"],
                             actor=request.user,
                         )
                         done += 1
-                        if refund.status == RefundStatus.MANUAL:
+                        if refund is None:
+                            self.message_user(
+                                request, f"{payment}: nothing could be refunded; credited instead", messages.WARNING
+                            )
+                        elif refund.status == RefundStatus.MANUAL:
                             self.message_user(request, f"{payment}: {refund.failure_reason}", messages.WARNING)
                         elif refund.status == RefundStatus.FAILED:
                             self.message_user(

@@ -43,6 +43,11 @@ class Payment(models.Model):
     cancel_url = models.URLField(max_length=2000, blank=True)
     attempt = models.PositiveIntegerField(default=1, help_text="Which collection attempt of the invoice.")
     amount_refunded_cents = models.BigIntegerField(default=0)
+    is_applied = models.BooleanField(
+        default=False,
+        help_text="Its money paid the invoice (a payment that arrived for an invoice already settled is "
+        "refunded as an overpayment instead).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
@@ -85,6 +90,17 @@ class Refund(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     failure_reason = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    credit_note = models.ForeignKey(
+        "invoices.CreditNote",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+        help_text="The credit note this refund pays out (none for an overpayment given back).",
+    )
+    is_overpayment = models.BooleanField(
+        default=False, help_text="Gives back money the invoice did not need (no credit note)."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

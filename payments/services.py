@@ -240,8 +240,18 @@ def _links_supersede(invoice: Invoice, keep: Payment | None = None) -> None:
 
 
 @transaction.atomic
-def payment_refund(*, payment: Payment, amount_cents: int | None = None, reason: str = "", actor=None) -> Refund:
-    """Return money of a succeeded payment through its gateway (at most what is left)."""
+def payment_refund(
+    *,
+    payment: Payment,
+    amount_cents: int | None = None,
+    reason: str = "",
+    actor=None,
+    credit_note=None,
+    is_overpayment: bool = False,
+) -> Refund:
+    """Return money of a succeeded payment through its gateway (at most what is left).
+    A refund of money that paid an invoice goes with a credit note: use
+    payments.credit_notes.credit_note_refund, which calls this with it."""
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     refundable = payment.refundable_cents
     amount = refundable if amount_cents is None else amount_cents
@@ -259,6 +269,8 @@ def payment_refund(*, payment: Payment, amount_cents: int | None = None, reason:
         amount_cents=amount,
         reason=reason,
         created_by=actor,
+        credit_note=credit_note,
+        is_overpayment=is_overpayment,
     )
     result = get_gateway(payment.gateway).refund(payment=payment, refund=refund)
     refund.refresh_from_db()
@@ -336,10 +348,27 @@ def _payment_succeeded(payment: Payment, event: GatewayEvent) -> bool:
         # voided when its checkout was replaced): give it back.
         logger.warning("Payment %s succeeded for a %s invoice %s: refunding", payment.pk, invoice.status, invoice.pk)
         if payment.refundable_cents > 0:  # not already refunded at the gateway
-            payment_refund(payment=payment, reason=f"the invoice was already {invoice.status}")
+            payment_refund(payment=payment, reason=f"the invoice was already {invoice.status}", is_overpayment=True)
         return True
-    invoice = invoice_mark_paid(invoice=invoice, amount_cents=invoice.total_cents, now=now)
+    due = invoice.amount_due_cents
+    invoice = invoice_mark_paid(invoice=invoice, amount_cents=min(payment.amount_cents, due), now=now)
+    payment.is_applied = True
+    payment.save(update_fields=["is_applied", "updated_at"])
     _links_supersede(invoice, keep=payment)
+    if payment.amount_cents > due:
+        # Asked for before a credit note lowered what the invoice owes: give the rest back.
+        logger.warning(
+            "Payment %s paid %s more than invoice %s owed: refunding it",
+            payment.pk,
+            payment.amount_cents - due,
+            invoice.pk,
+        )
+        payment_refund(
+            payment=payment,
+            amount_cents=payment.amount_cents - due,
+            reason="paid more than was owed",
+            is_overpayment=True,
+        )
     if invoice.reason == InvoiceReason.CREDIT_PURCHASE:
         from credits.services import credits_purchase
 
@@ -456,7 +485,10 @@ def _refund_settled(refund: Refund, *, status: str, reason: str = "") -> bool:
     refund.status = status
     refund.failure_reason = reason[:500]
     refund.save(update_fields=["status", "failure_reason", "updated_at"])
+    from .credit_notes import credit_note_for_refund, refund_failed_to_balance
+
     if status == RefundStatus.FAILED:
+        refund_failed_to_balance(refund=refund)
         return True
     payment.amount_refunded_cents += refund.amount_cents
     payment.status = (
@@ -465,6 +497,8 @@ def _refund_settled(refund: Refund, *, status: str, reason: str = "") -> bool:
         else PaymentStatus.PARTIALLY_REFUNDED
     )
     payment.save(update_fields=["amount_refunded_cents", "status", "updated_at"])
+    if refund.credit_note_id is None and not refund.is_overpayment:  # made on the gateway's dashboard
+        credit_note_for_refund(refund=refund)
     return True
 
 

@@ -17,7 +17,8 @@ def default_catalogue_ensure() -> None:
     )
     if Plan.objects.filter(is_default=True).exists():
         return
-    free, _ = Plan.objects.get_or_create(
+    # The current version of `free`: its older versions (if it has any) are not looked at.
+    free, created = Plan.objects.filter(replaced_by__isnull=True).get_or_create(
         code="free",
         defaults={
             "name": "Free",
@@ -27,6 +28,8 @@ def default_catalogue_ensure() -> None:
             "is_default": True,
         },
     )
+    if not created and free.has_subscribers():
+        return  # its charges are frozen (see plans.services.plan_revise)
     for metric, included in ((tokens, 10_000), (requests, 1_000)):
         PlanCharge.objects.get_or_create(
             plan=free, metric=metric, defaults={"included_quantity": included, "policy": "hard"}

@@ -94,7 +94,8 @@ def demo_catalogue_ensure() -> None:
     metrics = {metric.code: metric for metric in BillableMetric.objects.all()}
     for spec in DEMO_PLANS:
         fields = {key: value for key, value in spec.items() if key not in {"code", "charges"}}
-        plan, created = Plan.objects.get_or_create(code=spec["code"], defaults=fields)
+        # Looked up among current versions: an edited plan has older ones with its code.
+        plan, created = Plan.objects.filter(replaced_by__isnull=True).get_or_create(code=spec["code"], defaults=fields)
         if not created:
             continue
         for metric_code, included, policy, model, unit_price, package_size, tiers in spec["charges"]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from .catalogue import PlanTerms, catalogue
 from .models import Plan, PlanCharge
@@ -29,14 +29,37 @@ def plan_for_organization(*, organization_id) -> Plan | None:
     return Plan.objects.filter(pk=plan_id).first() if plan_id else None
 
 
-def plans_public(*, active: bool | None = None):
+def plans_public(*, active: bool | None = None, current_only: bool = True):
     """Plans with the charges that apply: those on inactive metrics are left out, as the
-    catalogue (and so quota enforcement and invoicing) leaves them out."""
+    catalogue (and so quota enforcement and invoicing) leaves them out. Only current
+    versions, unless `current_only` is false (a replaced version still answers by id: its
+    subscribers are billed on it)."""
     charges = PlanCharge.objects.filter(metric__is_active=True).select_related("metric")
     queryset = Plan.objects.prefetch_related(Prefetch("charges", queryset=charges))
+    if current_only:
+        queryset = queryset.filter(replaced_by__isnull=True)
     if active is not None:
         queryset = queryset.filter(is_active=active)
     return queryset
+
+
+def plans_with_live_subscription_counts(queryset: QuerySet | None = None) -> QuerySet:
+    """Plans annotated with `live_subscriptions`: how many live subscriptions (incomplete,
+    trialing, active, past due) are on each, counted in the same query."""
+    from subscriptions.models import LIVE_STATUSES
+
+    queryset = Plan.objects.all() if queryset is None else queryset
+    live = Q(subscriptions__status__in=[str(status) for status in LIVE_STATUSES])
+    return queryset.annotate(live_subscriptions=Count("subscriptions", filter=live))
+
+
+def plan_versions(*, code: str) -> QuerySet:
+    """Every version of the plan `code`, newest first, with its live subscription count."""
+    return plans_with_live_subscription_counts(Plan.objects.filter(code=code)).order_by("-version")
+
+
+def plan_current_version(*, code: str) -> Plan | None:
+    return Plan.objects.filter(code=code, replaced_by__isnull=True).first()
 
 
 def entitlement(*, organization_id, feature: str):

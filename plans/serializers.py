@@ -36,6 +36,10 @@ class PlanChargeSerializer(serializers.ModelSerializer):
 
 class PlanSerializer(serializers.ModelSerializer):
     trial_days = serializers.IntegerField()
+    version = serializers.IntegerField(
+        read_only=True,
+        help_text="The plan's version: an edit of the terms of a plan with subscribers makes a new one.",
+    )
     limits = serializers.SerializerMethodField(help_text="Metric code -> included units per month (null: unlimited).")
     charges = PlanChargeSerializer(many=True)
     active = serializers.BooleanField(source="is_active")
@@ -46,6 +50,7 @@ class PlanSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "code",
+            "version",
             "name",
             "description",
             "price_cents",

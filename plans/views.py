@@ -22,7 +22,10 @@ class PlanListView(PublicPlansView):
     @extend_schema(
         tags=["plans"],
         summary="Plans",
-        description="Every plan with its price, features, monthly limits and usage charges. `?active=true` filters.",
+        description=(
+            "Every plan (its current version) with its price, features, monthly limits and usage charges. "
+            "`?active=true` filters."
+        ),
         parameters=[s.PlanListQuerySerializer],
         responses={200: s.PlanSerializer(many=True)},
         auth=[],
@@ -35,9 +38,15 @@ class PlanListView(PublicPlansView):
 
 
 class PlanDetailView(PublicPlansView):
-    @extend_schema(tags=["plans"], summary="One plan", responses={200: s.PlanSerializer}, auth=[])
+    @extend_schema(
+        tags=["plans"],
+        summary="One plan",
+        description="A plan by id, a replaced version included (its subscribers are still billed on it).",
+        responses={200: s.PlanSerializer},
+        auth=[],
+    )
     def get(self, request, plan_id):
-        plan = selectors.plans_public().filter(pk=plan_id).first()
+        plan = selectors.plans_public(current_only=False).filter(pk=plan_id).first()
         if plan is None:
             raise NotFound("Plan not found.")
         return ok(s.PlanSerializer(plan).data)

@@ -31,7 +31,12 @@ class Subscription(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="subscriptions")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.INCOMPLETE)
-    billing_anchor = models.DateTimeField(help_text="Midnight UTC the periods are counted from.")
+    billing_anchor = models.DateTimeField(
+        help_text="The moment the periods are counted from (the purchase, or the trial end)."
+    )
+    started_at = models.DateTimeField(
+        default=timezone.now, help_text="The moment of purchase: usage before it is not this subscription's."
+    )
     current_period_start = models.DateTimeField()
     current_period_end = models.DateTimeField()
     trial_end = models.DateTimeField(null=True, blank=True)
@@ -98,3 +103,32 @@ class SubscriptionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event}: {self.from_status} -> {self.to_status}"
+
+
+class PlanSegment(models.Model):
+    """A stretch of a subscription's life on one plan. Usage in [starts_at, ends_at) is
+    rated at this plan's prices and included quantities; a plan change ends one segment
+    and starts the next at the same instant, so a subscription's segments never overlap
+    and leave no gap. The open segment (ends_at empty) is the plan it is on now."""
+
+    id = models.BigAutoField(primary_key=True)
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="segments")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription"], condition=Q(ends_at__isnull=True), name="subscriptions_one_open_segment"
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
+                name="subscriptions_segment_not_empty",
+            ),
+        ]
+        indexes = [models.Index(fields=["subscription", "starts_at"], name="subscriptions_segment_start")]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} from {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at or 'now'}"

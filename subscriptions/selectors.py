@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .models import ENTITLED_STATUSES, LIVE_STATUSES, Subscription
+from .models import ENTITLED_STATUSES, LIVE_STATUSES, PlanSegment, Subscription
 
 
 def live_subscription(*, organization_id) -> Subscription | None:
@@ -31,3 +31,25 @@ def quota_anchors() -> dict[str, datetime]:
             "organization_id", "billing_anchor"
         )
     }
+
+
+def plan_segments(*, windows: dict) -> dict:
+    """For each `windows[key] = (subscription id, start, end)`: [(plan id, start, end)] of
+    the subscription's segments inside the window, clipped to it, oldest first (keys
+    without a segment in their window are absent). One query for all of them."""
+    found: dict = {}
+    by_subscription: dict = {}
+    for key, (subscription_id, start, end) in windows.items():
+        by_subscription.setdefault(subscription_id, []).append((key, start, end))
+    if not by_subscription:
+        return found
+    segments = PlanSegment.objects.filter(subscription_id__in=list(by_subscription)).order_by(
+        "subscription_id", "starts_at", "id"
+    )
+    for segment in segments:
+        for key, start, end in by_subscription[segment.subscription_id]:
+            seg_start = max(segment.starts_at, start)
+            seg_end = end if segment.ends_at is None else min(segment.ends_at, end)
+            if seg_start < seg_end:
+                found.setdefault(key, []).append((segment.plan_id, seg_start, seg_end))
+    return found

@@ -10,11 +10,11 @@ from django.utils import timezone
 
 from apikeys.authentication import forget_organization_keys
 from billing_project.errors import Conflict, ValidationFailed
-from billing_project.periods import period_bounds, period_index, start_of_day
+from billing_project.periods import period_bounds, period_index
 from organizations.models import Organization
 from plans.models import Plan
 
-from .models import Status, Subscription, SubscriptionEvent
+from .models import PlanSegment, Status, Subscription, SubscriptionEvent
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.INCOMPLETE: frozenset({Status.TRIALING, Status.ACTIVE, Status.CANCELED}),
@@ -57,6 +57,57 @@ def record_event(
     )
 
 
+def segment_switch(subscription: Subscription, *, plan: Plan, at: datetime) -> None:
+    """From `at` on, the subscription's usage is rated on `plan`: the open segment ends at
+    `at` and a new one starts there (a segment that would be empty is replaced)."""
+    open_segment = PlanSegment.objects.filter(subscription=subscription, ends_at__isnull=True).first()
+    if open_segment is not None:
+        if open_segment.starts_at >= at:
+            open_segment.delete()
+        else:
+            open_segment.ends_at = at
+            open_segment.save(update_fields=["ends_at"])
+    PlanSegment.objects.create(subscription=subscription, plan=plan, starts_at=at)
+
+
+def segments_switch_many(switches: list[tuple[Subscription, Plan, datetime]]) -> None:
+    """`segment_switch` for many subscriptions in a fixed number of queries (the cycle
+    moves thousands to their scheduled plans at once)."""
+    if not switches:
+        return
+    ids = [subscription.pk for subscription, _plan, _at in switches]
+    open_segments = {
+        segment.subscription_id: segment
+        for segment in PlanSegment.objects.filter(subscription_id__in=ids, ends_at__isnull=True)
+    }
+    closed, emptied = [], []
+    for subscription, _plan, at in switches:
+        segment = open_segments.get(subscription.pk)
+        if segment is None:
+            continue
+        if segment.starts_at >= at:
+            emptied.append(segment.pk)
+        else:
+            segment.ends_at = at
+            closed.append(segment)
+    PlanSegment.objects.filter(pk__in=emptied).delete()
+    PlanSegment.objects.bulk_update(closed, ["ends_at"])
+    PlanSegment.objects.bulk_create(
+        [PlanSegment(subscription=subscription, plan=plan, starts_at=at) for subscription, plan, at in switches]
+    )
+
+
+def segment_end(subscription: Subscription, *, at: datetime) -> None:
+    """The subscription stops at `at`: its open segment ends there (one that had not
+    begun yet is dropped)."""
+    for segment in PlanSegment.objects.filter(subscription=subscription, ends_at__isnull=True):
+        if segment.starts_at >= at:
+            segment.delete()
+        else:
+            segment.ends_at = at
+            segment.save(update_fields=["ends_at"])
+
+
 def _context_changed(subscription: Subscription) -> None:
     """The organization's plan, entitlements or quota periods changed: drop what the
     service endpoints cached about it."""
@@ -86,6 +137,7 @@ def subscription_transition(
         locked.canceled_at = locked.canceled_at or at
         locked.cancel_reason = locked.cancel_reason or reason
         fields += ["ended_at", "canceled_at", "cancel_reason"]
+        segment_end(locked, at=at)
     locked.save(update_fields=fields)
     record_event(locked, "status_changed", reason=reason, actor=actor, from_status=from_status, to_status=to_status)
     _context_changed(locked)
@@ -103,11 +155,12 @@ def subscription_create(
     gateway: str = "",
     actor=None,
 ) -> Subscription:
-    """Start a subscription at midnight UTC of `start`. With trial days (default: the
-    plan's) it is `trialing` until the trial ends, and paid periods are anchored there;
-    otherwise it starts `incomplete` (awaiting the first payment) or as `status` says.
-    An organization has at most one live subscription (409)."""
-    start = start_of_day(start or timezone.now())
+    """Start a subscription at the moment `start` (default now: the purchase), to the
+    second, so usage before it is never its own. With trial days (default: the plan's) it
+    is `trialing` until the trial ends, and paid periods are anchored there; otherwise it
+    starts `incomplete` (awaiting the first payment) or as `status` says. An organization
+    has at most one live subscription (409)."""
+    start = (start or timezone.now()).replace(microsecond=0)
     trial_days = plan.trial_days if trial_days is None else trial_days
     months = months_of(plan)
     if trial_days:
@@ -129,9 +182,12 @@ def subscription_create(
         }
     try:
         with transaction.atomic():
-            subscription = Subscription.objects.create(organization=organization, plan=plan, gateway=gateway, **values)
+            subscription = Subscription.objects.create(
+                organization=organization, plan=plan, gateway=gateway, started_at=start, **values
+            )
     except IntegrityError as exc:
         raise Conflict("This organization already has a live subscription.") from exc
+    PlanSegment.objects.create(subscription=subscription, plan=plan, starts_at=start)
     record_event(subscription, "created", actor=actor, to_status=subscription.status, data={"plan": plan.code})
     _context_changed(subscription)
     return subscription
@@ -153,12 +209,18 @@ def subscription_payment_method_save(*, subscription: Subscription, gateway: str
 def subscription_cancel(
     *, subscription: Subscription, at_period_end: bool, reason: str = "", actor=None, now: datetime | None = None
 ) -> Subscription:
-    """Cancel at the end of the current period (access until then) or immediately (the
-    period's usage so far is invoiced at once). Canceling twice is a 409."""
-    from invoices.services import invoice_final_for_cancellation
+    """Cancel at the end of the current period (access until then) or immediately: the
+    period's usage so far is invoiced at once, a renewal not yet issued (waiting for the
+    grace window) is dropped, and no further collection attempt is made on its open
+    invoices. Canceling twice is a 409. A period that ended before the billing cycle rolled
+    it over is closed first."""
+    from invoices.cycle import subscription_periods_close
+    from invoices.services import invoice_final_for_cancellation, invoices_stop_collecting, renewal_drafts_drop_period
 
     now = now or timezone.now()
     locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if subscription_periods_close(subscription=locked, now=now):
+        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
     if locked.status == Status.CANCELED:
         raise Conflict("This subscription is already canceled.")
     if at_period_end and locked.status != Status.INCOMPLETE:
@@ -174,8 +236,13 @@ def subscription_cancel(
     locked.cancel_reason = reason[:500]
     locked.save(update_fields=["canceled_at", "cancel_reason", "updated_at"])
     if locked.status != Status.INCOMPLETE:
+        renewal_drafts_drop_period(subscription=locked, period_start=locked.current_period_start)
         invoice_final_for_cancellation(subscription=locked, now=now)
-    return subscription_transition(subscription=locked, to_status=Status.CANCELED, reason=reason, actor=actor, at=now)
+    canceled = subscription_transition(
+        subscription=locked, to_status=Status.CANCELED, reason=reason, actor=actor, at=now
+    )
+    invoices_stop_collecting(subscription=canceled)
+    return canceled
 
 
 @transaction.atomic
@@ -201,14 +268,20 @@ def subscription_reactivate(*, subscription: Subscription, actor=None, now: date
 def subscription_change_plan(
     *, subscription: Subscription, new_plan: Plan, prorate: bool, actor=None, now: datetime | None = None, charge=True
 ):
-    """Switch plans. `prorate`: now, with the unused time of the old plan credited and the
-    rest of the period on the new one invoiced at once (same interval only). Otherwise at
-    the next period (the scheduled plan). Returns (subscription, proration invoice or None).
-    With `charge=False` (staff) the switch happens now without any invoice."""
+    """Switch plans. `prorate`: now, with the unused time of what the old plan charged
+    coming back as a credit note and the rest of the period on the new one invoiced at once
+    (same interval only). Otherwise at the next period (the scheduled plan). Returns
+    (subscription, proration invoice or None). With `charge=False` (staff) the switch
+    happens now without any invoice. A period that ended before the billing cycle rolled
+    it over is closed first, so the change lands in the period it happens in."""
+    from invoices.cycle import subscription_periods_close
     from invoices.services import invoice_for_plan_change
+    from payments.credit_notes import unused_time_credit
 
     now = now or timezone.now()
     locked = Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription.pk)
+    if subscription_periods_close(subscription=locked, now=now):
+        locked = Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription.pk)
     if locked.status not in (Status.ACTIVE, Status.TRIALING, Status.PAST_DUE):
         raise Conflict(f"A {locked.status} subscription cannot change plans.")
     if not new_plan.is_active:
@@ -222,6 +295,7 @@ def subscription_change_plan(
         locked.plan = new_plan
         locked.scheduled_plan = None
         locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
+        segment_switch(locked, plan=new_plan, at=max(now, locked.current_period_start))
         record_event(locked, "plan_changed", actor=actor, data={"from": old_plan.code, "to": new_plan.code})
         _context_changed(locked)
         return locked, None
@@ -234,12 +308,99 @@ def subscription_change_plan(
         raise ValidationFailed.for_field(
             "prorate", "Switching between monthly and yearly plans happens at the next period: use prorate=false."
         )
-    invoice = invoice_for_plan_change(subscription=locked, old_plan=old_plan, new_plan=new_plan, now=now)
+    unused_time_credit(subscription=locked, plan_name=old_plan.name, switch_at=now, actor=actor)
+    invoice = invoice_for_plan_change(subscription=locked, new_plan=new_plan, now=now)
     locked.plan = new_plan
     locked.scheduled_plan = None
     locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
+    segment_switch(locked, plan=new_plan, at=now)
     record_event(
         locked, "plan_changed", actor=actor, data={"from": old_plan.code, "to": new_plan.code, "prorated": True}
     )
     _context_changed(locked)
     return locked, invoice
+
+
+def subscriptions_move_to_version(
+    *, from_plan: Plan, to_plan: Plan, at_renewal: bool, actor=None, now: datetime | None = None
+) -> int:
+    """Move the subscribers of a replaced version of a plan to its current version,
+    `to_plan` (same code and currency). `at_renewal`: each live subscription on `from_plan`
+    switches at its next period start, as its scheduled plan, unless another change is
+    scheduled (one scheduled onto an older version of the same plan is re-pointed).
+    Otherwise now: usage from `now` on is rated on `to_plan`; the base fee already invoiced
+    for the current period stands and `to_plan`'s price applies from the next period, so a
+    version with another interval can only be moved to at renewal. Either way a
+    subscription merely scheduled onto `from_plan` is re-pointed to `to_plan`. Each
+    subscription moves in its own transaction under its row lock (a period that ended
+    before the cycle rolled it over is closed first), so a rerun finishes a move that
+    stopped half way. Returns how many subscriptions moved or were scheduled to."""
+    from django.db.models import Q
+
+    from invoices.cycle import subscription_periods_close
+
+    from .models import LIVE_STATUSES
+
+    now = now or timezone.now()
+    if to_plan.pk == from_plan.pk:
+        raise ValidationFailed("The subscribers are on this version already.")
+    if to_plan.code != from_plan.code or to_plan.replaced_by_id is not None:
+        raise ValidationFailed(f"Subscribers move only to the current version of '{from_plan.code}'.")
+    if to_plan.currency != from_plan.currency:
+        raise ValidationFailed("The current version is priced in another currency.")
+    if not at_renewal and months_of(to_plan) != months_of(from_plan):
+        raise ValidationFailed("The current version has another interval: move the subscribers at their next renewal.")
+    versions = {"code": to_plan.code, "from_version": from_plan.version, "to_version": to_plan.version}
+    candidates = (
+        Subscription.objects.filter(status__in=LIVE_STATUSES)
+        .filter(Q(plan=from_plan) | Q(scheduled_plan=from_plan))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+    def lock(subscription_id) -> Subscription:
+        return (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("scheduled_plan")
+            .get(pk=subscription_id)
+        )
+
+    def schedule(subscription: Subscription) -> None:
+        subscription.scheduled_plan = to_plan
+        subscription.save(update_fields=["scheduled_plan", "updated_at"])
+        record_event(subscription, "plan_version_migration_scheduled", actor=actor, data=versions)
+
+    moved = 0
+    for subscription_id in list(candidates):
+        with transaction.atomic():
+            locked = lock(subscription_id)
+            if subscription_periods_close(subscription=locked, now=now):
+                locked = lock(subscription_id)
+            if locked.status not in LIVE_STATUSES:
+                continue
+            scheduled = locked.scheduled_plan
+            if locked.plan_id != from_plan.pk:
+                if locked.scheduled_plan_id == from_plan.pk:
+                    schedule(locked)
+                    moved += 1
+                continue
+            same_plan_scheduled = scheduled is None or scheduled.code == to_plan.code
+            if at_renewal:
+                if same_plan_scheduled and locked.scheduled_plan_id != to_plan.pk:
+                    schedule(locked)
+                    moved += 1
+                continue
+            locked.plan = to_plan
+            if scheduled is not None and same_plan_scheduled:
+                locked.scheduled_plan = None  # it is on the current version now
+            locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
+            segment_switch(locked, plan=to_plan, at=max(now, locked.current_period_start))
+            record_event(
+                locked,
+                "plan_version_migrated",
+                actor=actor,
+                data={**versions, "from_plan": str(from_plan.pk), "to_plan": str(to_plan.pk)},
+            )
+            _context_changed(locked)
+            moved += 1
+    return moved

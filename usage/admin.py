@@ -28,7 +28,16 @@ class UsageEventAdmin(ReadOnlyAdmin):
 
 @admin.register(DailyUsage)
 class DailyUsageAdmin(ReadOnlyAdmin):
-    list_display = ["day", "organization", "metric", "quantity", "event_count", "max_quantity", "unique_count"]
+    list_display = [
+        "day",
+        "starts_at",
+        "organization",
+        "metric",
+        "quantity",
+        "event_count",
+        "max_quantity",
+        "unique_count",
+    ]
     list_filter = ["metric", "day"]
     search_fields = ["organization__name", "organization__slug"]
     list_select_related = ["organization", "metric"]

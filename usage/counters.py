@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import redis
 from django.conf import settings
@@ -110,8 +110,14 @@ def reset_client() -> None:
     _down_until = 0.0
 
 
+def _period_tag(period_start: datetime) -> str:
+    """A period by its start to the second: two periods may start on one day (cancel at
+    10:00, resubscribe at 12:00), and their counters must not be one."""
+    return period_start.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+
+
 def key_for(organization_id, metric_code: str, period_start: datetime) -> str:
-    return f"{settings.CACHE_KEY_PREFIX}:quota:{organization_id}:{metric_code}:{period_start:%Y%m%d}"
+    return f"{settings.CACHE_KEY_PREFIX}:quota:{organization_id}:{metric_code}:{_period_tag(period_start)}"
 
 
 def ttl_for(period_end: datetime, now: datetime) -> int:
@@ -182,7 +188,7 @@ def drop_period(period_start: datetime, *, keep) -> int:
     if client is None:
         return 0
     try:
-        pattern = f"{settings.CACHE_KEY_PREFIX}:quota:*:{period_start:%Y%m%d}"
+        pattern = f"{settings.CACHE_KEY_PREFIX}:quota:*:{_period_tag(period_start)}"
         extra = [key for key in client.scan_iter(match=pattern, count=1000) if key.decode() not in keep]
         if extra:
             client.delete(*extra)

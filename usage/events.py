@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from billing_project.api.text import find_text_problem, shown, text_problem
 from plans.catalogue import Catalogue, MetricInfo
 
+from .periods import OpenWindow
+
 MAX_QUANTITY = 10**12
 MAX_METADATA_BYTES = 4096
 MAX_METADATA_DEPTH = 32
@@ -107,8 +109,15 @@ def _metadata_json(metadata: dict) -> str:
     return text
 
 
-def parse_event(raw, *, now: datetime, catalogue: Catalogue, closed_before: float | None) -> ParsedEvent:
-    """Validate one event dict; raise EventError with the first problem found."""
+def distinct_value(value) -> str:
+    """A unique_count metric's value as it is counted and stored: its text, at most 255
+    characters (1 and "1" are one value). Readers of raw events' metadata use this too."""
+    return str(value)[:255]
+
+
+def parse_event(raw, *, now: datetime, catalogue: Catalogue, window: OpenWindow | None) -> ParsedEvent:
+    """Validate one event dict; raise EventError with the first problem found. An event
+    dated before the organization's open billing `window` is refused."""
     if not isinstance(raw, dict):
         raise EventError("non_field_errors", "Each event must be a JSON object.")
     event_type = raw.get("event_type")
@@ -134,8 +143,8 @@ def parse_event(raw, *, now: datetime, catalogue: Catalogue, closed_before: floa
     timestamp = _parse_timestamp(raw.get("timestamp"), now)
     if timestamp > now + MAX_FUTURE:
         raise EventError("timestamp", "Must not be more than 5 minutes in the future.")
-    if closed_before is not None and timestamp.timestamp() < closed_before:
-        raise EventError("timestamp", "This period has already been invoiced; late usage cannot be added to it.")
+    if window is not None and window.since is not None and timestamp.timestamp() < window.since:
+        raise EventError("timestamp", window.refusal())
 
     key = raw.get("idempotency_key")
     if key is not None:
@@ -163,6 +172,6 @@ def parse_event(raw, *, now: datetime, catalogue: Catalogue, closed_before: floa
         value = metadata.get(metric.aggregation_key)
         if value is None or isinstance(value, (dict, list)):
             raise EventError("metadata", f"Metric '{metric.code}' counts distinct '{metric.aggregation_key}' values.")
-        unique_value = str(value)[:255]
+        unique_value = distinct_value(value)
 
     return ParsedEvent(metric, event_type, quantity, timestamp, key, endpoint, metadata_json, unique_value)

@@ -1,10 +1,12 @@
-"""Storing usage events and their daily rollups in as few statements as possible.
+"""Storing usage events and their rollups in as few statements as possible.
 
 One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING stores a whole batch and says
-which idempotency keys were new; one upsert adds the new events to the daily rollups.
-Rows are written in a fixed order (by idempotency key, then by metric and day), so two
-concurrent batches that share keys or rollup rows wait for each other instead of
-deadlocking; the unique index decides which of two racing copies of one key counts.
+which idempotency keys were new; one upsert adds the new events to the rollup buckets
+(per organization, metric and UTC day, split where a quota period starts during a day:
+see usage.periods.Buckets). Rows are written in a fixed order (by idempotency key, then
+by metric and bucket), so two concurrent batches that share keys or rollup rows wait for
+each other instead of deadlocking; the unique index decides which of two racing copies
+of one key counts.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import psycopg
 from django.db import connection, transaction
 
 from .events import ParsedEvent
 from .models import DailyUsage, UsageEvent, UsageUniqueValue
-from .periods import day_of
+from .periods import Buckets
 
 EVENTS = UsageEvent._meta.db_table
 DAILY = DailyUsage._meta.db_table
@@ -108,29 +110,34 @@ def _insert_events(
         return {key for (key,) in cursor.fetchall()}
 
 
-def _insert_unique_values(organization_id, values: list[tuple[str, date, str]]) -> dict[tuple[str, date], int]:
-    """Insert distinct values per (metric, day); return how many were new per (metric, day)."""
-    new: dict[tuple[str, date], int] = defaultdict(int)
+def _insert_unique_values(organization_id, values: list[tuple[str, datetime, str]]) -> dict[tuple[str, datetime], int]:
+    """Insert distinct values per (metric, bucket); return how many were new per (metric, bucket)."""
+    new: dict[tuple[str, datetime], int] = defaultdict(int)
     if not values:
         return new
     org = _uuid(organization_id)
-    placeholders = ",".join(["(%s,%s,%s,%s)"] * len(values))
+    placeholders = ",".join(["(%s,%s,%s,%s,%s)"] * len(values))
     params: list = []
-    for metric_id, day, value in values:
-        params += [org, _uuid(metric_id), _date(day), value]
+    for metric_id, starts_at, value in values:
+        params += [org, _uuid(metric_id), _date(starts_at.date()), _dt(starts_at), value]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {UNIQUE} (organization_id, metric_id, day, value) VALUES {placeholders}
-            ON CONFLICT DO NOTHING RETURNING metric_id, day
+            INSERT INTO {UNIQUE} (organization_id, metric_id, day, starts_at, value) VALUES {placeholders}
+            ON CONFLICT DO NOTHING RETURNING metric_id, starts_at
             """,
             params,
         )
-        for metric_id, day in cursor.fetchall():
-            if isinstance(day, str):
-                day = date.fromisoformat(day)
-            new[(str(uuid.UUID(str(metric_id))), day)] += 1
+        for metric_id, starts_at in cursor.fetchall():
+            new[(str(uuid.UUID(str(metric_id))), _aware(starts_at))] += 1
     return new
+
+
+def _aware(value) -> datetime:
+    """A datetime as the backend returned it (SQLite: text), aware in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 _UPSERT_SET = f"""
@@ -143,22 +150,32 @@ _UPSERT_SET = f"""
 """
 
 
-def _upsert_rollups(organization_id, deltas: dict[tuple[str, date], list[int]], now: datetime) -> None:
-    """deltas: (metric id, day) -> [quantity, events, max quantity, new distinct values]."""
+def _upsert_rollups(organization_id, deltas: dict[tuple[str, datetime], list[int]], now: datetime) -> None:
+    """deltas: (metric id, bucket start) -> [quantity, events, max quantity, new distinct values]."""
     org = _uuid(organization_id)
     ordered = sorted(deltas.items())
-    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s)"] * len(ordered))
+    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(ordered))
     params: list = []
     stamp = _dt(now)
-    for (metric_id, day), (quantity, events, largest, unique) in ordered:
-        params += [org, _uuid(metric_id), _date(day), quantity, events, largest, unique, stamp]
+    for (metric_id, starts_at), (quantity, events, largest, unique) in ordered:
+        params += [
+            org,
+            _uuid(metric_id),
+            _date(starts_at.date()),
+            _dt(starts_at),
+            quantity,
+            events,
+            largest,
+            unique,
+            stamp,
+        ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {DAILY} (organization_id, metric_id, day, quantity, event_count, max_quantity,
+            INSERT INTO {DAILY} (organization_id, metric_id, day, starts_at, quantity, event_count, max_quantity,
                                  unique_count, updated_at)
             VALUES {placeholders}
-            ON CONFLICT (organization_id, metric_id, day) DO UPDATE SET {_UPSERT_SET}
+            ON CONFLICT (organization_id, metric_id, starts_at) DO UPDATE SET {_UPSERT_SET}
             """,
             params,
         )
@@ -197,12 +214,22 @@ def _row_params(rows: Sequence[ParsedEvent]) -> dict:
     }
 
 
+# The bucket of an event (see usage.periods.Buckets), in SQL: midnight of its UTC day, or
+# the start of the quota period (previous, current or next) that begins later that day.
+_DAY = """(date_trunc('day', "timestamp" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"""
+_BUCKET = f"""CASE
+    WHEN "timestamp" >= %(b_end)s THEN greatest({_DAY}, %(b_end)s)
+    WHEN "timestamp" >= %(b_start)s THEN greatest({_DAY}, %(b_start)s)
+    WHEN "timestamp" >= %(b_prev)s THEN greatest({_DAY}, %(b_prev)s)
+    ELSE {_DAY} END"""
+
+
 def _record_in_one_statement(
-    rows: Sequence[ParsedEvent], *, organization_id, api_key_id, received_at: datetime, period
+    rows: Sequence[ParsedEvent], *, organization_id, api_key_id, received_at: datetime, period, buckets: Buckets
 ) -> tuple[set[str | None], dict[str, tuple[int, int, int]]]:
     """PostgreSQL, live events without distinct values: insert the events, add the new
-    ones to the daily rollups and read the period's totals of the metrics involved, in a
-    single statement (one round trip, committed atomically on its own).
+    ones to their rollup buckets and read the period's totals of the metrics involved, in
+    a single statement (one round trip, committed atomically on its own).
 
     The totals are those the statement's snapshot saw plus this statement's own new
     events: never more than the truth once it commits (see usage.counters).
@@ -221,19 +248,21 @@ def _record_in_one_statement(
                 {_ONE_ROW if len(rows) == 1 else _MANY_ROWS}
                 ON CONFLICT DO NOTHING
                 RETURNING metric_id, "timestamp", quantity, idempotency_key
+            ), bucketed AS (
+                SELECT metric_id, {_BUCKET} AS starts_at, quantity FROM ins
             ), rollup AS (
-                INSERT INTO {DAILY} (organization_id, metric_id, day, quantity, event_count, max_quantity,
-                                     unique_count, updated_at)
-                SELECT %(org)s, metric_id, ("timestamp" AT TIME ZONE 'UTC')::date, sum(quantity)::bigint,
+                INSERT INTO {DAILY} (organization_id, metric_id, day, starts_at, quantity, event_count,
+                                     max_quantity, unique_count, updated_at)
+                SELECT %(org)s, metric_id, (starts_at AT TIME ZONE 'UTC')::date, starts_at, sum(quantity)::bigint,
                        count(*), max(quantity), 0, %(now)s
-                FROM ins GROUP BY 2, 3 ORDER BY 2, 3
-                ON CONFLICT (organization_id, metric_id, day) DO UPDATE SET {_UPSERT_SET}
+                FROM bucketed GROUP BY metric_id, starts_at ORDER BY metric_id, starts_at
+                ON CONFLICT (organization_id, metric_id, starts_at) DO UPDATE SET {_UPSERT_SET}
             ), before AS (
                 SELECT metric_id, sum(quantity)::bigint AS q, sum(event_count)::bigint AS c,
                        max(max_quantity) AS mx
                 FROM {DAILY}
                 WHERE organization_id = %(org)s AND metric_id = ANY(%(touched)s::uuid[])
-                  AND day >= %(first_day)s AND day < %(end_day)s
+                  AND starts_at >= %(start)s AND starts_at < %(end)s
                 GROUP BY metric_id
             ), mine AS (
                 SELECT metric_id, sum(quantity)::bigint AS q, count(*) AS c, max(quantity) AS mx
@@ -255,8 +284,9 @@ def _record_in_one_statement(
                 "with_totals": bool(period),
                 "start": start,
                 "end": end,
-                "first_day": start.date(),
-                "end_day": end.date(),
+                "b_prev": buckets.previous_start,
+                "b_start": buckets.start,
+                "b_end": buckets.end,
             },
             prepare=True,
         )
@@ -277,7 +307,7 @@ def _totals_after_commit(organization_id, metric_ids, period) -> dict[str, tuple
     start, end = period
     rows = (
         DailyUsage.objects.filter(
-            organization_id=organization_id, metric_id__in=metric_ids, day__gte=start.date(), day__lt=end.date()
+            organization_id=organization_id, metric_id__in=metric_ids, starts_at__gte=start, starts_at__lt=end
         )
         .values("metric_id")
         .annotate(q=Sum("quantity"), c=Sum("event_count"), mx=Max("max_quantity"))
@@ -303,10 +333,20 @@ def record_events(
     livemode: bool,
     received_at: datetime,
     period: tuple[datetime, datetime] | None = None,
+    buckets: Buckets | None = None,
 ) -> Recorded:
     """Store events once each (a repeated idempotency key, in this batch or earlier, is a
-    duplicate). Live events are rolled up; test-mode events are only stored. With
-    `period`, also report its totals of the metrics involved (for the quota counters)."""
+    duplicate). Live events are rolled up into the buckets `buckets` says (default: whole
+    UTC days of calendar months); test-mode events are only stored. With `period`, also
+    report its totals of the metrics involved (for the quota counters).
+
+    `buckets` comes from the anchor the caller's principal holds, which may be up to
+    APIKEY_CACHE_SECONDS old: an event ingested with the anchor from before a purchase at
+    15:00 lands in that day's midnight bucket, which the new period's totals (buckets
+    starting at or after 15:00) leave out. Quota totals then under-count it, so counters
+    stay lower bounds; invoices read exact windows (usage.selectors.usage_in_windows)
+    and bill it anyway."""
+    buckets = buckets or Buckets.around(anchor=None, now=received_at)
     is_new = [False] * len(events)
     first_index: dict[str, int] = {}
     candidates: list[int] = []
@@ -322,9 +362,20 @@ def record_events(
     candidates.sort(key=lambda i: events[i].idempotency_key or "")
     rows = [events[i] for i in candidates]
 
-    if _is_postgres() and livemode and not any(row.unique_value is not None for row in rows):
+    # The statement buckets events of the previous, current and next quota periods; an
+    # older event (a lagging cutoff lets it in) is bucketed here, in Python.
+    one_statement = _is_postgres() and livemode
+    if one_statement:
+        oldest = buckets.previous_start
+        one_statement = not any(row.unique_value is not None or row.timestamp < oldest for row in rows)
+    if one_statement:
         inserted_keys, totals = _record_in_one_statement(
-            rows, organization_id=organization_id, api_key_id=api_key_id, received_at=received_at, period=period
+            rows,
+            organization_id=organization_id,
+            api_key_id=api_key_id,
+            received_at=received_at,
+            period=period,
+            buckets=buckets,
         )
         for index in candidates:
             key = events[index].idempotency_key
@@ -335,8 +386,8 @@ def record_events(
         inserted_keys = _insert_events(
             rows, organization_id=organization_id, api_key_id=api_key_id, livemode=livemode, received_at=received_at
         )
-        deltas: dict[tuple[str, date], list[int]] = {}
-        unique_values: list[tuple[str, date, str]] = []
+        deltas: dict[tuple[str, datetime], list[int]] = {}
+        unique_values: list[tuple[str, datetime, str]] = []
         for index in candidates:
             event = events[index]
             if event.idempotency_key is not None and event.idempotency_key not in inserted_keys:
@@ -344,7 +395,7 @@ def record_events(
             is_new[index] = True
             if not livemode:
                 continue
-            bucket = (event.metric.id, day_of(event.timestamp))
+            bucket = (event.metric.id, buckets.start_of(event.timestamp))
             delta = deltas.get(bucket)
             if delta is None:
                 deltas[bucket] = [event.quantity, 1, event.quantity, 0]

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -57,13 +59,33 @@ class UsageEvent(models.Model):
         return f"{self.event_type} x{self.quantity} @ {self.timestamp:%Y-%m-%d %H:%M}"
 
 
+def midnight_of(day) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _fill_bucket(row) -> None:
+    """A rollup row written directly (tests, fixtures) with only a `day` is that whole
+    day's bucket; one with only `starts_at` is on that UTC day. Ingestion sets both.
+    bulk_create skips save(): give it both."""
+    if row.starts_at is None and row.day is not None:
+        row.starts_at = midnight_of(row.day)
+    elif row.day is None and row.starts_at is not None:
+        row.day = row.starts_at.astimezone(UTC).date()
+
+
 class DailyUsage(models.Model):
-    """Per organization, metric and UTC day: what billing and quota checks read."""
+    """A rollup bucket per organization, metric and UTC day: what quota checks and history
+    read. A day on which one of the organization's quota periods starts (a subscription
+    bought at 15:00 renews at 15:00) has two buckets, before and from that moment
+    (`starts_at`), so a period's total is the sum of the buckets that start inside it.
+    Invoices read whole days from here and the partial days at their edges from the
+    events themselves (usage.selectors.usage_in_windows)."""
 
     id = models.BigAutoField(primary_key=True)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="+")
     day = models.DateField()
+    starts_at = models.DateTimeField(help_text="Where the bucket starts: midnight, or a period start that day.")
     quantity = models.BigIntegerField(default=0, help_text="Sum of quantities.")
     event_count = models.BigIntegerField(default=0)
     max_quantity = models.BigIntegerField(default=0)
@@ -72,31 +94,43 @@ class DailyUsage(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["organization", "metric", "day"], name="usage_daily_unique"),
+            models.UniqueConstraint(fields=["organization", "metric", "starts_at"], name="usage_bucket_unique"),
         ]
-        ordering = ["day"]
+        indexes = [models.Index(fields=["organization", "metric", "day"], name="usage_daily_org_metric_day")]
+        ordering = ["starts_at"]
         verbose_name_plural = "daily usage"
 
     def __str__(self) -> str:
-        return f"{self.metric_id} {self.day}: {self.quantity}"
+        return f"{self.metric_id} {self.starts_at:%Y-%m-%d %H:%M}: {self.quantity}"
+
+    def save(self, *args, **kwargs):
+        _fill_bucket(self)
+        super().save(*args, **kwargs)
 
 
 class UsageUniqueValue(models.Model):
-    """The distinct values of a unique_count metric's key, per day."""
+    """The distinct values of a unique_count metric's key, per rollup bucket (see DailyUsage)."""
 
     id = models.BigAutoField(primary_key=True)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="+")
     day = models.DateField()
+    starts_at = models.DateTimeField()
     value = models.CharField(max_length=255)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["organization", "metric", "day", "value"], name="usage_unique_value"),
+            models.UniqueConstraint(
+                fields=["organization", "metric", "starts_at", "value"], name="usage_bucket_unique_value"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.metric_id} {self.day}: {self.value}"
+
+    def save(self, *args, **kwargs):
+        _fill_bucket(self)
+        super().save(*args, **kwargs)
 
 
 class UsageCutoff(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
@@ -23,8 +24,8 @@ from . import counters
 from .events import MAX_QUANTITY, EventError, ParsedEvent, parse_event
 from .ingest import record_events
 from .models import DailyUsage, UsageCutoff
-from .periods import quota_period
-from .selectors import usage_totals
+from .periods import Buckets, OpenWindow, open_window, quota_period
+from .selectors import usage_totals_between
 
 MAX_BATCH = 1000
 
@@ -55,8 +56,18 @@ def _remaining(plan: PlanTerms | None, used: dict[str, int]) -> dict[str, int | 
     return remaining
 
 
+def _open_window(principal: ServicePrincipal, buckets: Buckets) -> OpenWindow:
+    """From when the principal's organization may report usage (see usage.periods.open_window)."""
+    return open_window(
+        closed_before=principal.usage_closed_before,
+        subscription_started_at=principal.subscription_started_at,
+        period_start=buckets.start,
+        grace_seconds=settings.BILLING_GRACE_SECONDS,
+    )
+
+
 def _db_totals(organization_id, codes, start: datetime, end: datetime) -> dict[str, int]:
-    return usage_totals(organization_id=organization_id, start=start.date(), end=end.date(), metric_codes=codes)
+    return usage_totals_between(organization_id=organization_id, start=start, end=end, metric_codes=codes)
 
 
 def _counter_kind(code: str) -> str | None:
@@ -123,10 +134,12 @@ class ReportResult:
     remaining_quota: dict[str, int | None]
 
 
-def _record(principal: ServicePrincipal, events: list[ParsedEvent], now: datetime) -> tuple[list[bool], QuotaStatus]:
+def _record(
+    principal: ServicePrincipal, events: list[ParsedEvent], now: datetime, buckets: Buckets
+) -> tuple[list[bool], QuotaStatus]:
     """Store the events, then answer the quota status with the counters raised to the
     period totals the write saw (live keys only; test-mode usage is never counted)."""
-    period = quota_period(anchor=principal.period_anchor, at=now)
+    period = (buckets.start, buckets.end)
     recorded = record_events(
         events,
         organization_id=principal.organization_id,
@@ -134,6 +147,7 @@ def _record(principal: ServicePrincipal, events: list[ParsedEvent], now: datetim
         livemode=principal.livemode,
         received_at=now,
         period=period if principal.livemode and counters.enabled() else None,
+        buckets=buckets,
     )
     known: dict[str, int] = {}
     by_id = {info.id: info for info in catalogue().metrics_by_code.values()}
@@ -141,18 +155,25 @@ def _record(principal: ServicePrincipal, events: list[ParsedEvent], now: datetim
         info = by_id.get(metric_id)
         if info is not None and info.aggregation in counters.COUNTED:
             known[info.code] = {"sum": quantity, "count": count, "max": largest}[info.aggregation]
-    status = quota_status(organization_id=principal.organization_id, plan=_plan_terms(principal), now=now, known=known)
+    status = quota_status(
+        organization_id=principal.organization_id,
+        plan=_plan_terms(principal),
+        now=now,
+        anchor=principal.period_anchor,
+        known=known,
+    )
     return recorded.is_new, status
 
 
 def usage_report(*, principal: ServicePrincipal, payload) -> ReportResult:
     """Record one event. A repeated idempotency key is acknowledged and counted once."""
     now = timezone.now()
+    buckets = Buckets.around(anchor=principal.period_anchor, now=now)
     try:
-        event = parse_event(payload, now=now, catalogue=catalogue(), closed_before=principal.usage_closed_before)
+        event = parse_event(payload, now=now, catalogue=catalogue(), window=_open_window(principal, buckets))
     except EventError as exc:
         raise ValidationFailed(f"{exc.field}: {exc.message}", details=exc.as_dict()) from None
-    flags, status = _record(principal, [event], now)
+    flags, status = _record(principal, [event], now, buckets)
     return ReportResult(recorded_at=now, duplicate=not flags[0], remaining_quota=status.remaining)
 
 
@@ -176,16 +197,17 @@ def usage_batch_report(*, principal: ServicePrincipal, events) -> BatchResult:
         raise ValidationFailed.for_field("events", f"At most {MAX_BATCH} events per batch; got {len(events)}.")
     now = timezone.now()
     snapshot = catalogue()
-    closed_before = principal.usage_closed_before
+    buckets = Buckets.around(anchor=principal.period_anchor, now=now)
+    window = _open_window(principal, buckets)
     parsed: list[ParsedEvent] = []
     errors: list[dict] = []
     for index, raw in enumerate(events):
         try:
-            parsed.append(parse_event(raw, now=now, catalogue=snapshot, closed_before=closed_before))
+            parsed.append(parse_event(raw, now=now, catalogue=snapshot, window=window))
         except EventError as exc:
             errors.append({"index": index, "error": f"{exc.field}: {exc.message}", "field": exc.field})
     if parsed:
-        flags, status = _record(principal, parsed, now)
+        flags, status = _record(principal, parsed, now, buckets)
         remaining = status.remaining
     else:
         flags, remaining = [], _remaining(_plan_terms(principal), {})
@@ -364,19 +386,19 @@ def quota_counters_reconcile(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     anchors = quota_anchors()
     metrics = {info.id: info for info in catalogue().metrics_by_code.values() if info.aggregation in counters.COUNTED}
-    earliest = (now - timedelta(days=32)).date()
+    earliest = now - timedelta(days=32)
     periods: dict[str, tuple[datetime, datetime]] = {}
     values: dict[str, int] = {}
     ttls: dict[str, int] = {}
-    rows = DailyUsage.objects.filter(day__gte=earliest, metric_id__in=list(metrics)).values_list(
-        "organization_id", "metric_id", "day", "quantity", "event_count", "max_quantity"
+    rows = DailyUsage.objects.filter(starts_at__gte=earliest, metric_id__in=list(metrics)).values_list(
+        "organization_id", "metric_id", "starts_at", "quantity", "event_count", "max_quantity"
     )
-    for org_id, metric_id, day, quantity, events, largest in rows.iterator(chunk_size=5000):
+    for org_id, metric_id, starts_at, quantity, events, largest in rows.iterator(chunk_size=5000):
         org = str(org_id)
         if org not in periods:
             periods[org] = quota_period(anchor=anchors.get(org), at=now)
         start, end = periods[org]
-        if not (start.date() <= day < end.date()):
+        if not (start <= starts_at < end):
             continue
         info = metrics[str(metric_id)]
         key = counters.key_for(org, info.code, start)

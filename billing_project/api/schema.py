@@ -8,6 +8,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from .negotiation import FileContentNegotiation
+
 ERROR_ENVELOPE = {
     "type": "object",
     "required": ["success", "error"],
@@ -108,8 +110,10 @@ class AutoSchema(DrfAutoSchema):
 
         statuses = []
         negotiator = self.view.get_content_negotiator()
-        if type(negotiator).select_renderer is DefaultContentNegotiation.select_renderer:
-            statuses.append("406")
+        if type(negotiator).select_renderer is DefaultContentNegotiation.select_renderer or isinstance(
+            negotiator, FileContentNegotiation
+        ):
+            statuses.append("406")  # files (PDFs) are 406 when the Accept header rules them out
         if self.view.get_throttles():
             statuses.append("429")
         if self._is_idempotent():

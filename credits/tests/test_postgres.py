@@ -59,7 +59,7 @@ class TestAppendOnlyLedger:
 
     def test_truncate_still_works(self, entry):
         execute("SET CONSTRAINTS ALL IMMEDIATE")  # flush the deferred FK checks of this transaction first
-        execute(f"TRUNCATE {TABLE}, credits_creditlot, credits_creditbalance")
+        execute(f"TRUNCATE {TABLE}, credits_creditlotuse, credits_creditlot, credits_creditbalance")
         assert not CreditLedgerEntry.objects.exists()
 
     def test_the_migration_reverses(self, entry):

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import OrganizationFactory
+from billing_project.testing import record_usage
 from billing_project.tests.openapi import assert_response_matches_schema
 from credits.models import CreditLedgerEntry
 from credits.services import credits_grant
@@ -295,7 +296,7 @@ def test_upcoming_equals_the_invoice_issued_afterwards_for_the_same_moment(team,
 
 
 def test_upcoming_during_the_period_shows_the_usage_so_far(team, org, preview_setup):
-    add_usage(org, "call_minutes", date(2026, 10, 20), 10)  # today
+    record_usage(org, "call_minutes", utc(2026, 10, 20, 9), 10)  # today, before the moment
     moment = utc(2026, 10, 20, 15)
     with time_machine.travel(moment, tick=False):
         client = team.client()  # signed in at the travelled-to moment

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from billing_project.testing import record_usage
 from invoices.builder import first_invoice, period_invoice, save_draft
 from invoices.models import Invoice, InvoiceStatus, PendingLineItem
 from invoices.services import invoice_for_period_end
@@ -409,7 +410,8 @@ def test_canceling_at_period_end_wins_over_a_scheduled_plan_change(org, pro, tea
 def test_usage_until_bills_the_days_so_far_including_today(org, pro):
     subscription = subscribe(org, pro, utc(2026, 3, 1))
     add_usage(org, "sms", date(2026, 3, 9), 3)
-    add_usage(org, "sms", date(2026, 3, 10), 4)  # today, so far
+    record_usage(org, "sms", utc(2026, 3, 10, 9), 4)  # today, so far
+    record_usage(org, "sms", utc(2026, 3, 10, 16), 50)  # today, after the moment asked about
     add_usage(org, "sms", date(2026, 3, 11), 1000)  # dated in the future: not yet
 
     draft = period_invoice(subscription, usage_until=utc(2026, 3, 10, 15, 30))

@@ -16,7 +16,7 @@ from django.core import mail
 from credits.models import CreditBalance, CreditLedgerEntry
 from credits.services import credits_grant
 from invoices import rating
-from invoices.models import Invoice, InvoiceReason
+from invoices.models import CreditNote, Invoice, InvoiceReason
 from invoices.tests.cycle_helpers import (
     add_rollup,
     after_grace,
@@ -72,8 +72,9 @@ def customer(catalogue):
 
 
 def subscribe(customer, clock, plan_code: str, start):
-    """Check out `plan_code` on the day `start` (paid on the sandbox page, or a trial)."""
-    clock.move_to(start + timedelta(hours=9), tick=False)
+    """Check out `plan_code` at the moment `start` (paid on the sandbox page, or a trial):
+    periods start at the moment of purchase."""
+    clock.move_to(start, tick=False)
     customer.subscribe(plan_code)
     return customer.subscription
 
@@ -199,9 +200,15 @@ def test_mid_period_upgrade_is_prorated_by_the_second_and_renewals_follow_at_tea
     # 16 d 10:32:19 left of a 31-day period: 2,999 x 1,420,339 / 2,678,400 = 1,590.35 and
     # 9,999 x ... = 5,302.41.
     assert (credit, charge) == (1590, 5302)
+    # Pro's unused time comes back as a credit note on the renewal that charged it, to the
+    # balance, which pays that much of Team's remaining time.
+    note = CreditNote.objects.get(invoice__subscription=subscription)
+    assert (note.reason, note.total_cents, note.credited_cents) == ("plan_change", credit, credit)
+    assert note.invoice == cycle_invoices(subscription).get(period_start=utc(2026, 1, 31))
     change = Invoice.objects.get(subscription=subscription, reason=InvoiceReason.SUBSCRIPTION_UPDATE)
     lines = [(line.kind, line.amount_cents, line.period_start, line.period_end) for line in change.lines.all()]
-    assert lines == [("credit", -credit, switch_at, period_end), ("proration", charge, switch_at, period_end)]
+    assert lines == [("proration", charge, switch_at, period_end)]
+    assert change.credit_applied_cents == credit
     assert change.total_cents == charge - credit == data["invoice"]["total_cents"]
     assert_paid_once(change)
     subscription.refresh_from_db()
@@ -219,14 +226,13 @@ def test_mid_period_upgrade_is_prorated_by_the_second_and_renewals_follow_at_tea
 
     renewal = Invoice.objects.get(subscription=subscription, reason="subscription_cycle", period_start=period_start)
     assert base_fees(renewal) == [(TEAM, utc(2026, 3, 31), utc(2026, 4, 30))]
-    # The period's usage is rated on the plan it ends on (team: 500 min, 1,000 SMS and
-    # 10,000 calls included; 4c, 0.8c, 0.08c beyond).
-    assert usage_lines(renewal) == {"call_minutes": (120, 480), "sms": (234, 187), "api_calls": (555, 44)}
-    assert (
-        renewal.total_cents
-        == TEAM + 480 + 187 + 44
-        == TEAM + usage_cents(team, {"call_minutes": 620, "sms": 1234, "api_calls": 10_555})
-    )
+    # Each segment on its plan. Pro until the switch: 400 minutes at 5c (none included) =
+    # 2,000. Team after it, 1,420,339 s of the 2,678,400 s period (0.5303), with that share
+    # of Team's 500 minutes, 1,000 SMS and 10,000 calls included: 265, 530 and 5,303. So
+    # 220 minutes are free, 1,234 - 530 = 704 SMS at 0.8c = 563.2 -> 563 and
+    # 10,555 - 5,303 = 5,252 calls at 0.08c = 420.16 -> 420.
+    assert usage_lines(renewal) == {"call_minutes": (400, 2000), "sms": (704, 563), "api_calls": (5252, 420)}
+    assert renewal.total_cents == TEAM + 2000 + 563 + 420
     assert_paid_once(renewal)
 
     clock.move_to(utc(2026, 4, 10), tick=False)
@@ -536,7 +542,7 @@ def test_late_usage_inside_the_grace_window_is_billed_and_usage_after_finalizati
     clock.move_to(after_grace(period_end) + timedelta(minutes=1), tick=False)
     refused = customer.report("call_minutes", period_end - timedelta(seconds=1), 5)
     assert error_code(refused, 400) == "validation_error"
-    assert "already been invoiced" in refused.json()["error"]["message"]
+    assert "outside the open billing window" in refused.json()["error"]["message"]
     customer.report_ok("call_minutes", period_end, 5)  # the open period still takes usage
     draft.refresh_from_db()
     assert usage_lines(draft) == {"call_minutes": (12, 60)}

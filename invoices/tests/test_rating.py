@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from invoices.rating import (
     BASE_FEE,
-    CREDIT,
     PRORATION,
     USAGE,
     Charge,
@@ -22,10 +21,11 @@ from invoices.rating import (
     base_fee_line,
     billable_quantity,
     prorate,
-    proration_lines,
+    proration_line,
     rate_usage,
     round_half_up,
     tiers_from_json,
+    unused_time_amount,
 )
 
 MARCH = datetime(2026, 3, 1, tzinfo=UTC)
@@ -354,68 +354,39 @@ def test_prorate_clips_the_window_to_the_period():
     assert prorate(3_100, period_start=MARCH, period_end=APRIL, start=APRIL, end=after) == 0
 
 
-def test_upgrade_credits_unused_old_time_and_charges_remaining_new_time():
+def test_a_switch_charges_the_remaining_time_of_the_new_plan():
     switch = MARCH + 10 * DAY
 
-    credit, charge = proration_lines(
-        old_plan_name="Starter",
-        old_price_cents=1_000,
-        new_plan_name="Pro",
-        new_price_cents=3_000,
-        period_start=MARCH,
-        period_end=APRIL,
-        switch_at=switch,
-    )
+    charge = proration_line(plan_name="Pro", price_cents=3_000, period_start=MARCH, period_end=APRIL, switch_at=switch)
 
-    assert (credit.kind, credit.amount_cents) == (CREDIT, -677)  # 1000 * 21/31 = 677.4
-    assert credit.description == "Unused time on Starter from 2026-03-11 to 2026-04-01"
     assert (charge.kind, charge.amount_cents) == (PRORATION, 2_032)  # 3000 * 21/31 = 2032.3
     assert charge.description == "Remaining time on Pro from 2026-03-11 to 2026-04-01"
-    for line in (credit, charge):
-        assert (line.period_start, line.period_end, line.metric_code) == (switch, APRIL, None)
-        assert line.quantity * line.unit_price == line.amount_cents
+    assert (charge.period_start, charge.period_end, charge.metric_code) == (switch, APRIL, None)
+    assert charge.quantity * charge.unit_price == charge.amount_cents
 
 
-def test_switching_from_a_free_plan_has_no_credit_line():
-    lines = proration_lines(
-        old_plan_name="Free",
-        old_price_cents=0,
-        new_plan_name="Pro",
-        new_price_cents=3_100,
-        period_start=MARCH,
-        period_end=APRIL,
-        switch_at=MARCH + DAY,
-    )
+def test_the_unused_time_of_a_charge_is_its_remaining_share():
+    switch = MARCH + 10 * DAY
 
-    assert [(line.kind, line.amount_cents) for line in lines] == [(PRORATION, 3_000)]
+    assert unused_time_amount(1_000, period_start=MARCH, period_end=APRIL, switch_at=switch) == 677  # 677.4
 
 
-def test_switching_to_a_free_plan_has_only_the_credit_line():
-    lines = proration_lines(
-        old_plan_name="Pro",
-        old_price_cents=3_100,
-        new_plan_name="Free",
-        new_price_cents=0,
-        period_start=MARCH,
-        period_end=APRIL,
-        switch_at=APRIL - DAY,
-    )
+def test_switching_to_a_free_plan_charges_nothing():
+    line = proration_line(plan_name="Free", price_cents=0, period_start=MARCH, period_end=APRIL, switch_at=APRIL - DAY)
 
-    assert [(line.kind, line.amount_cents) for line in lines] == [(CREDIT, -100)]
+    assert line is None
 
 
-@pytest.mark.parametrize("switch_at", [MARCH, APRIL, MARCH - DAY, APRIL + DAY])
+def test_a_switch_at_the_period_start_charges_the_whole_period():
+    line = proration_line(plan_name="Pro", price_cents=3_000, period_start=MARCH, period_end=APRIL, switch_at=MARCH)
+
+    assert line.amount_cents == 3_000
+
+
+@pytest.mark.parametrize("switch_at", [APRIL, MARCH - DAY, APRIL + DAY])
 def test_proration_outside_the_period_is_refused(switch_at):
     with pytest.raises(ValueError, match="not inside the period"):
-        proration_lines(
-            old_plan_name="Starter",
-            old_price_cents=1_000,
-            new_plan_name="Pro",
-            new_price_cents=3_000,
-            period_start=MARCH,
-            period_end=APRIL,
-            switch_at=switch_at,
-        )
+        proration_line(plan_name="Pro", price_cents=3_000, period_start=MARCH, period_end=APRIL, switch_at=switch_at)
 
 
 # --- Validation ----------------------------------------------------------------------------
@@ -720,23 +691,21 @@ def test_prorating_the_whole_period_in_two_parts_gives_the_whole_fee(fee, period
     length=st.integers(min_value=2, max_value=366 * 86_400 * 10**6),
     switch=st.floats(min_value=0, max_value=1),
 )
-def test_proration_lines_net_to_the_difference_of_the_remaining_shares(old_fee, new_fee, period_start, length, switch):
+def test_a_switch_charges_and_credits_the_remaining_shares(old_fee, new_fee, period_start, length, switch):
+    """What comes back of the old fee and what the new one charges are each within half a
+    cent of their exact share of the remaining time, and net to the exact difference
+    within one cent."""
     period_end = period_start + timedelta(microseconds=length)
     switch_at = period_start + timedelta(microseconds=min(max(int(length * switch), 1), length - 1))
 
-    lines = proration_lines(
-        old_plan_name="Old",
-        old_price_cents=old_fee,
-        new_plan_name="New",
-        new_price_cents=new_fee,
-        period_start=period_start,
-        period_end=period_end,
-        switch_at=switch_at,
+    unused = unused_time_amount(old_fee, period_start=period_start, period_end=period_end, switch_at=switch_at)
+    line = proration_line(
+        plan_name="New", price_cents=new_fee, period_start=period_start, period_end=period_end, switch_at=switch_at
     )
+    charged = line.amount_cents if line else 0
 
+    assert abs(unused - exact_share(old_fee, period_start, period_end, switch_at, period_end)) <= Fraction(1, 2)
+    assert abs(charged - exact_share(new_fee, period_start, period_end, switch_at, period_end)) <= Fraction(1, 2)
     exact = exact_share(new_fee - old_fee, period_start, period_end, switch_at, period_end)
-    assert abs(total(lines) - exact) <= 1
-    assert all(line.amount_cents != 0 for line in lines)
-    assert all(line.amount_cents < 0 for line in lines if line.kind == CREDIT)
-    assert all(line.amount_cents > 0 for line in lines if line.kind == PRORATION)
-    assert [line.kind for line in lines] in ([], [CREDIT], [PRORATION], [CREDIT, PRORATION])
+    assert abs(charged - unused - exact) <= 1
+    assert line is None or line.amount_cents > 0

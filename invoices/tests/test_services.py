@@ -238,7 +238,16 @@ def test_tax_is_rounded_half_up(org):
 
 @pytest.mark.parametrize(
     "subtotal, rate, expected",
-    [(6864, "11", 755), (1150, "11", 127), (50, "1", 1), (49, "1", 0), (1, "99.99", 1), (0, "11", 0), (-500, "11", 0)],
+    [
+        (6864, "11", 755),
+        (1150, "11", 127),
+        (50, "1", 1),
+        (49, "1", 0),
+        (1, "99.99", 1),
+        (0, "11", 0),
+        (-500, "11", -55),
+        (-50, "1", -1),
+    ],
 )
 def test_tax_for(subtotal, rate, expected):
     assert tax_for(subtotal, Decimal(rate)) == expected
@@ -297,13 +306,15 @@ def test_a_negative_subtotal_adds_the_credit_to_the_balance(org, downgrade):
     assert (entry.kind, entry.amount_cents) == (EntryKind.ADJUSTMENT, 2001)
 
 
-def test_a_negative_subtotal_is_paid_and_untaxed(org, downgrade):
+def test_a_negative_subtotal_is_paid_and_its_credit_carries_its_tax(org, downgrade):
     org.tax_rate = Decimal("11")
     org.save()
 
     invoice = finalize(downgrade)
 
-    assert (invoice.tax_cents, invoice.status) == (0, InvoiceStatus.PAID)
+    # -2,001 of lines and -220.11 -> -220 of tax: 2,221 goes to the balance.
+    assert (invoice.tax_cents, invoice.credit_applied_cents, invoice.status) == (-220, -2221, InvoiceStatus.PAID)
+    assert balance(org) == 2221
 
 
 # --- the total invariant -------------------------------------------------------------------
@@ -386,7 +397,8 @@ def test_finalization_keeps_the_invariant_for_any_lines_rate_and_balance(db, amo
     assert after >= 0
     assert after == before - invoice.credit_applied_cents
     if subtotal < 0:
-        assert (invoice.credit_applied_cents, invoice.tax_cents, invoice.total_cents) == (subtotal, 0, 0)
+        tax = rating.round_half_up(Decimal(subtotal) * rate / 100)
+        assert (invoice.credit_applied_cents, invoice.tax_cents, invoice.total_cents) == (subtotal + tax, tax, 0)
     else:
         assert invoice.tax_cents == rating.round_half_up(Decimal(subtotal) * rate / 100)
         assert invoice.credit_applied_cents == min(before, subtotal + invoice.tax_cents)
@@ -480,7 +492,7 @@ def test_voiding_returns_the_credits_the_invoice_used(org):
     invoice_void(invoice=invoice)
 
     assert balance(org) == 400
-    assert CreditLedgerEntry.objects.filter(invoice=invoice, kind=EntryKind.REFUND, amount_cents=400).exists()
+    assert CreditLedgerEntry.objects.filter(invoice=invoice, kind=EntryKind.RETURN, amount_cents=400).exists()
 
 
 @pytest.mark.parametrize("status", [InvoiceStatus.DRAFT, InvoiceStatus.UNCOLLECTIBLE])

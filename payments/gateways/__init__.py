@@ -47,8 +47,15 @@ def saves_payment_methods(name: str) -> bool:
     return cls is None or cls.saves_payment_methods
 
 
+def charges_currency(name: str, currency: str) -> bool:
+    """Whether the gateway `name` can charge `currency` (configured here or not; an unknown
+    gateway charges nothing)."""
+    cls = _registry().get(name)
+    return cls is not None and cls().supports_currency(currency)
+
+
 def gateway_names() -> list[str]:
     return sorted(_registry())
 
 
-__all__ = ["Gateway", "GatewayError", "gateway_enabled", "gateway_names", "get_gateway", "register"]
+__all__ = ["Gateway", "GatewayError", "charges_currency", "gateway_enabled", "gateway_names", "get_gateway", "register"]

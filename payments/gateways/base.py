@@ -123,6 +123,8 @@ class Gateway(ABC):
         return True
 
     def supports_currency(self, currency: str) -> bool:
+        """Whether the gateway can charge `currency` (its `currencies`; a plan in another
+        one is refused while it is DEFAULT_GATEWAY, a checkout through it always)."""
         return self.currencies is None or currency.upper() in self.currencies
 
     @abstractmethod

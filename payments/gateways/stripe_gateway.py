@@ -12,34 +12,37 @@ signals and turn each event into the same normalized events the sandbox produces
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 
 import stripe
 from django.conf import settings
 from django.db import transaction
 
-from billing_project.money import exponent as our_exponent
+from billing_project.money import STRIPE_CURRENCIES, from_gateway_amount, to_gateway_amount
 
 from . import register
 from .base import Gateway, GatewayError, GatewayEvent, HostedSession, InvalidSignature, RefundResult
 
 logger = logging.getLogger(__name__)
 
-# Stripe's zero-decimal currencies (https://docs.stripe.com/currencies#zero-decimal).
-STRIPE_ZERO_DECIMAL = frozenset(
-    {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
-)
-
 
 def to_stripe_amount(amount_minor: int, currency: str) -> int:
-    """This project's minor units -> Stripe's (IDR: whole rupiah here, cents at Stripe)."""
-    stripe_exponent = 0 if currency.upper() in STRIPE_ZERO_DECIMAL else 2
-    return int(Decimal(amount_minor).scaleb(stripe_exponent - our_exponent(currency)))
+    """This project's minor units -> Stripe's (billing_project.money's table: IDR is whole
+    rupiah here and hundredths at Stripe, KWD fils on both sides). An amount Stripe cannot
+    take (1.235 KWD: Stripe wants whole hundredths of a dinar) is refused before anything
+    is sent: a GatewayError (502), never a rounding."""
+    try:
+        return to_gateway_amount(amount_minor, currency, "stripe")
+    except ValueError as exc:
+        raise GatewayError(str(exc)) from exc
 
 
 def from_stripe_amount(amount: int, currency: str) -> int:
-    stripe_exponent = 0 if currency.upper() in STRIPE_ZERO_DECIMAL else 2
-    return int(Decimal(amount).scaleb(our_exponent(currency) - stripe_exponent))
+    """An amount Stripe reports (a payment, a refund, a dispute) in this project's minor
+    units; a GatewayError when ours cannot hold it exactly, never a truncation."""
+    try:
+        return from_gateway_amount(amount, currency, "stripe")
+    except ValueError as exc:
+        raise GatewayError(f"Stripe reported an amount this project cannot record: {exc}") from exc
 
 
 def _call(operation, *args, **kwargs):
@@ -98,12 +101,14 @@ def _metadata(payment) -> dict:
 @register
 class StripeGateway(Gateway):
     name = "stripe"
+    currencies = STRIPE_CURRENCIES
 
     def is_configured(self) -> bool:
         return bool(settings.STRIPE_SECRET_KEY)
 
     def _session(self, *, payment, success_url: str, cancel_url: str, description: str, save_card: bool):
         _client_timeout()
+        amount = to_stripe_amount(payment.amount_cents, payment.currency)  # refused before the customer is made
         intent_data = {"metadata": _metadata(payment), "description": description}
         if save_card:
             intent_data["setup_future_usage"] = "off_session"
@@ -115,7 +120,7 @@ class StripeGateway(Gateway):
                 {
                     "price_data": {
                         "currency": payment.currency.lower(),
-                        "unit_amount": to_stripe_amount(payment.amount_cents, payment.currency),
+                        "unit_amount": amount,
                         "product_data": {"name": description},
                     },
                     "quantity": 1,
@@ -147,10 +152,11 @@ class StripeGateway(Gateway):
         from .base import PAYMENT_FAILED, PAYMENT_SUCCEEDED
 
         _client_timeout()
+        amount = to_stripe_amount(payment.amount_cents, payment.currency)
         try:
             intent = _call(
                 stripe.PaymentIntent.create,
-                amount=to_stripe_amount(payment.amount_cents, payment.currency),
+                amount=amount,
                 currency=payment.currency.lower(),
                 customer=stripe_customer_id(payment.organization),
                 payment_method=payment_method,
@@ -204,10 +210,11 @@ class StripeGateway(Gateway):
 
     def refund(self, *, payment, refund) -> RefundResult:
         _client_timeout()
+        amount = to_stripe_amount(refund.amount_cents, payment.currency)
         result = _call(
             stripe.Refund.create,
             payment_intent=payment.reference if payment.reference.startswith("pi_") else None,
-            amount=to_stripe_amount(refund.amount_cents, payment.currency),
+            amount=amount,
             metadata={"refund_id": str(refund.pk), "payment_id": str(payment.pk)},
             idempotency_key=f"refund-{refund.pk}",
         )

@@ -1,17 +1,18 @@
 """POST subscriptions/cancel and reactivate, PUT subscriptions/upgrade and payment-method."""
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 
+from billing_project.testing import record_usage
 from invoices import rating
-from invoices.models import Invoice
+from invoices.models import CreditNote, Invoice
+from invoices.services import invoice_for_first_period, invoice_mark_paid
 from payments.models import Payment
-from plans.models import BillableMetric, Plan
+from plans.models import Plan
 from subscriptions.models import Subscription
-from usage.models import DailyUsage
 
 from .support import (
     CANCEL,
@@ -38,17 +39,6 @@ SWITCH_AT = datetime(2026, 10, 17, 13, 47, 29, tzinfo=UTC)
 @pytest.fixture
 def subscription(org, pro):
     return subscribe(org, pro)
-
-
-def add_usage(organization, metric_code: str, day: date, amount: int) -> None:
-    DailyUsage.objects.create(
-        organization=organization,
-        metric=BillableMetric.objects.get(code=metric_code),
-        day=day,
-        quantity=amount,
-        event_count=amount,
-        max_quantity=amount,
-    )
 
 
 def subscription_events(subscription) -> list[str]:
@@ -88,8 +78,8 @@ def test_cancel_immediately_ends_the_subscription_at_once(owner, subscription):
 
 
 def test_cancel_immediately_invoices_the_usage_of_the_period_so_far(owner, org, subscription):
-    add_usage(org, "call_minutes", subscription.current_period_start.date(), 10)  # 5c each on pro
-    add_usage(org, "sms", subscription.current_period_start.date(), 30)  # 1c each on pro
+    record_usage(org, "call_minutes", subscription.current_period_start, 10)  # 5c each on pro
+    record_usage(org, "sms", subscription.current_period_start, 30)  # 1c each on pro
 
     assert_ok(owner.post(CANCEL, {"cancel_immediately": True}, format="json"))
 
@@ -202,10 +192,21 @@ def test_a_member_may_not_reactivate(team, owner, subscription):
 # --- upgrade ---------------------------------------------------------------------------
 
 
+def with_paid_first_period(subscription):
+    """The first invoice (the period's base fee) issued and paid, as after a checkout."""
+    with time_machine.travel(subscription.current_period_start, tick=False):
+        invoice_mark_paid(invoice=invoice_for_first_period(subscription=subscription))
+    return subscription
+
+
 @pytest.fixture
 def october_subscription(org, pro):
-    """On pro since 1 October 2026 with pm_sandbox_ok saved."""
-    return subscribe(org, pro, start=PERIOD_START)
+    """On pro since 1 October 2026, its October paid, with pm_sandbox_ok saved."""
+    return with_paid_first_period(subscribe(org, pro, start=PERIOD_START))
+
+
+def plan_change_invoices(org):
+    return Invoice.objects.filter(organization=org, reason="subscription_update")
 
 
 def upgrade(team, plan, *, prorate=True, at=SWITCH_AT):
@@ -224,11 +225,13 @@ def test_a_prorated_upgrade_credits_unused_pro_and_charges_remaining_team_to_the
     data = assert_ok(upgrade(team, team_plan))
 
     invoice = data["invoice"]
-    assert [(line["kind"], line["amount_cents"]) for line in invoice["line_items"]] == [
-        ("credit", credit),
-        ("proration", charge),
-    ]
-    assert invoice["subtotal_cents"] == invoice["total_cents"] == charge + credit
+    assert [(line["kind"], line["amount_cents"]) for line in invoice["line_items"]] == [("proration", charge)]
+    # The unused Pro time came back as a credit note, and the balance paid that much.
+    note = CreditNote.objects.get(invoice__subscription=october_subscription)
+    assert (note.reason, note.total_cents, note.credited_cents) == ("plan_change", -credit, -credit)
+    assert [(line.amount_cents, line.period_start) for line in note.lines.all()] == [(-credit, SWITCH_AT)]
+    assert (invoice["subtotal_cents"], invoice["credit_applied_cents"]) == (charge, -credit)
+    assert invoice["total_cents"] == charge + credit
     # 14 days, 10 hours, 12 minutes and 31 seconds of a 31-day October remain.
     assert (credit, charge) == (-1396, 4653)
     assert invoice["reason"] == "subscription_update"
@@ -273,18 +276,28 @@ def test_a_prorated_upgrade_with_a_declining_card_leaves_the_invoice_open(team, 
 
 
 def test_a_prorated_downgrade_adds_the_difference_to_the_credit_balance(team, org, team_plan, pro):
-    subscribe(org, team_plan, start=PERIOD_START)
+    with_paid_first_period(subscribe(org, team_plan, start=PERIOD_START))
 
     data = assert_ok(upgrade(team, pro))
 
     invoice = data["invoice"]
-    assert invoice["subtotal_cents"] == 1396 - 4653
+    assert (invoice["subtotal_cents"], invoice["credit_applied_cents"]) == (1396, 1396)
     assert invoice["total_cents"] == 0
     assert invoice["status"] == "paid"
+    assert CreditNote.objects.get(reason="plan_change").total_cents == 4653
     with time_machine.travel(SWITCH_AT, tick=False):
         balance = assert_ok(team.owner.get("/api/v1/credits/balance"))
     assert balance["balance_cents"] == 4653 - 1396
     assert not Payment.objects.filter(organization=org).exists()
+
+
+def test_a_change_credits_only_what_was_charged(team, org, team_plan):
+    subscribe(org, Plan.objects.get(code="pro"), start=PERIOD_START)  # no invoice for October (staff-made)
+
+    data = assert_ok(upgrade(team, team_plan))
+
+    assert not CreditNote.objects.exists()
+    assert data["invoice"]["total_cents"] == 4653
 
 
 def test_an_upgrade_without_proration_schedules_the_plan_for_the_next_period(
@@ -297,14 +310,14 @@ def test_an_upgrade_without_proration_schedules_the_plan_for_the_next_period(
     assert data["subscription"]["scheduled_plan"]["code"] == "team"
     october_subscription.refresh_from_db()
     assert (october_subscription.plan.code, october_subscription.scheduled_plan.code) == ("pro", "team")
-    assert not Invoice.objects.filter(organization=org).exists()
+    assert not plan_change_invoices(org).exists()
 
 
 def test_an_upgrade_to_the_same_plan_is_400(team, org, october_subscription, pro):
     error = assert_error(upgrade(team, pro), 400, "validation_error")
 
     assert "new_plan_id" in error["details"]
-    assert not Invoice.objects.filter(organization=org).exists()
+    assert not plan_change_invoices(org).exists()
 
 
 def test_an_upgrade_to_an_inactive_plan_is_400(team, org, october_subscription, team_plan):
@@ -315,7 +328,8 @@ def test_an_upgrade_to_an_inactive_plan_is_400(team, org, october_subscription, 
 
     october_subscription.refresh_from_db()
     assert october_subscription.plan.code == "pro"
-    assert not Invoice.objects.filter(organization=org).exists()
+    assert not plan_change_invoices(org).exists()
+    assert not CreditNote.objects.exists()
 
 
 def test_an_upgrade_to_an_unknown_plan_is_404(team, october_subscription):
@@ -337,7 +351,8 @@ def test_a_prorated_switch_from_monthly_to_yearly_is_400(team, org, october_subs
     assert "prorate" in error["details"]
     october_subscription.refresh_from_db()
     assert (october_subscription.plan.code, october_subscription.scheduled_plan) == ("pro", None)
-    assert not Invoice.objects.filter(organization=org).exists()
+    assert not plan_change_invoices(org).exists()
+    assert not CreditNote.objects.exists()
 
 
 def test_a_switch_from_monthly_to_yearly_without_proration_is_scheduled(team, october_subscription):

@@ -20,6 +20,7 @@ HISTORY_URL = "/api/v1/usage/history"
 PLAN_FIELDS = {
     "id",
     "code",
+    "version",
     "name",
     "description",
     "price_cents",

@@ -241,11 +241,22 @@ def test_the_database_refuses_an_empty_period(plan):
 # --- calendar periods ----------------------------------------------------------------------
 
 
-def test_periods_start_at_midnight_utc_of_the_start_day(plan):
+def test_periods_start_at_the_moment_of_purchase(plan):
     subscription = in_status(Status.ACTIVE, plan=plan, start=utc(2026, 3, 10, 15, 45))
 
-    assert subscription.billing_anchor == utc(2026, 3, 10)
-    assert (subscription.current_period_start, subscription.current_period_end) == (utc(2026, 3, 10), utc(2026, 4, 10))
+    assert subscription.billing_anchor == subscription.started_at == utc(2026, 3, 10, 15, 45)
+    assert (subscription.current_period_start, subscription.current_period_end) == (
+        utc(2026, 3, 10, 15, 45),
+        utc(2026, 4, 10, 15, 45),
+    )
+
+
+def test_a_new_subscription_has_one_open_segment_on_its_plan(plan):
+    subscription = in_status(Status.ACTIVE, plan=plan, start=utc(2026, 3, 10, 15, 45))
+
+    assert list(subscription.segments.values_list("plan_id", "starts_at", "ends_at")) == [
+        (plan.pk, utc(2026, 3, 10, 15, 45), None)
+    ]
 
 
 def test_a_jan_31_anchor_renews_on_feb_28_then_mar_31(plan):
@@ -327,8 +338,11 @@ def test_a_plan_with_trial_days_starts_trialing_until_the_trial_ends(trial_plan)
     subscription = SubscriptionFactory(plan=trial_plan, start=utc(2026, 3, 10, 8), status=Status.INCOMPLETE)
 
     assert subscription.status == Status.TRIALING
-    assert subscription.trial_end == utc(2026, 3, 24)
-    assert (subscription.current_period_start, subscription.current_period_end) == (utc(2026, 3, 10), utc(2026, 3, 24))
+    assert subscription.trial_end == utc(2026, 3, 24, 8)
+    assert (subscription.current_period_start, subscription.current_period_end) == (
+        utc(2026, 3, 10, 8),
+        utc(2026, 3, 24, 8),
+    )
 
 
 def test_paid_periods_are_anchored_at_the_trial_end(trial_plan):

@@ -122,6 +122,14 @@ def people(owner, org) -> APIClient:
 
 
 @pytest.fixture
+def long_grace(settings):
+    """Late usage is accepted 60 days back (BILLING_GRACE_SECONDS), so that a test may
+    report usage of days ago whatever today's date (early in a month those days are in
+    the previous quota period, closed after an hour by default)."""
+    settings.BILLING_GRACE_SECONDS = 60 * 86400
+
+
+@pytest.fixture
 def free_plan(db) -> Plan:
     return Plan.objects.get(is_default=True)
 

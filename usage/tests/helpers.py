@@ -38,8 +38,9 @@ def this_month() -> tuple[date, date]:
 
 
 def last_month_moment() -> datetime:
-    """Noon on the last day of the previous month (UTC)."""
-    return datetime.combine(this_month()[0], time(12), tzinfo=UTC) - timedelta(days=1)
+    """Half an hour before this month began (UTC): late usage of the previous month that
+    an organization without a subscription may still report (BILLING_GRACE_SECONDS)."""
+    return datetime.combine(this_month()[0], time(0), tzinfo=UTC) - timedelta(minutes=30)
 
 
 def earlier_today_or_yesterday() -> tuple[datetime, datetime]:

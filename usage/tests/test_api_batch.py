@@ -151,7 +151,7 @@ def test_batch_body_that_is_a_list_is_400(service):
     assert not UsageEvent.objects.exists()
 
 
-def test_events_of_different_days_land_in_different_daily_rollups(service):
+def test_events_of_different_days_land_in_different_daily_rollups(service, long_grace):
     recent, day_before = earlier_today_or_yesterday()
     events = [
         tokens(10, "a", timestamp=iso(recent)),
@@ -180,7 +180,7 @@ def test_late_events_of_last_month_are_kept_in_last_month(service, people):
     assert assert_ok(people.get(USAGE))["tokens_used"] == 5
 
 
-def test_batch_refuses_events_before_the_cutoff_but_keeps_the_rest(service):
+def test_batch_refuses_events_before_the_cutoff_but_keeps_the_rest(service, long_grace):
     from usage.services import usage_cutoff_advance
 
     usage_cutoff_advance(organization_id=service.org.pk, closed_before=timezone.now() - timedelta(days=1))

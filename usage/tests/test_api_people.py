@@ -177,7 +177,7 @@ def test_history_is_not_in_the_free_plan(people):
     assert "usage_history" in error["message"]
 
 
-def test_history_gives_one_point_per_day_oldest_first(service, people, history_plan):
+def test_history_gives_one_point_per_day_oldest_first(service, people, history_plan, long_grace):
     today = timezone.now().date()
     days = [today - timedelta(days=2), today - timedelta(days=1), today]
     report(service, "tokens_used", 100, when=at_noon(days[0]))

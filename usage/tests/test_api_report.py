@@ -236,7 +236,7 @@ def test_report_counts_distinct_values_of_a_unique_count_metric(service, extra_m
 # --- the usage cutoff --------------------------------------------------------------------
 
 
-def test_report_refuses_usage_before_the_cutoff_although_the_key_was_cached(service):
+def test_report_refuses_usage_before_the_cutoff_although_the_key_was_cached(service, long_grace):
     # The first request caches the key's principal, with no cutoff yet.
     assert_ok(service.report(event_type="api_call", timestamp=iso(timezone.now() - timedelta(days=3))), 201)
     usage_cutoff_advance(organization_id=service.org.pk, closed_before=timezone.now() - timedelta(days=1))
@@ -251,7 +251,7 @@ def test_report_refuses_usage_before_the_cutoff_although_the_key_was_cached(serv
     assert events_of(service.org).count() == 1
 
 
-def test_report_accepts_usage_after_the_cutoff(service):
+def test_report_accepts_usage_after_the_cutoff(service, long_grace):
     usage_cutoff_advance(organization_id=service.org.pk, closed_before=timezone.now() - timedelta(days=1))
 
     assert_ok(service.report(event_type="api_call", timestamp=iso(timezone.now() - timedelta(hours=23))), 201)
@@ -259,7 +259,7 @@ def test_report_accepts_usage_after_the_cutoff(service):
     assert events_of(service.org).count() == 1
 
 
-def test_usage_cutoff_only_moves_forward(service):
+def test_usage_cutoff_only_moves_forward(service, long_grace):
     later = timezone.now() - timedelta(days=1)
     usage_cutoff_advance(organization_id=service.org.pk, closed_before=later)
 
