@@ -449,6 +449,10 @@ if REDIS_URL:
 # at their largest allowed metadata (4 KB each).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 USAGE_BATCH_MAX_BODY_BYTES = env.int("USAGE_BATCH_MAX_BODY_BYTES", default=5_242_880)
+# The longest URL (path plus query string, as sent) an /api/ request may have: longer ones
+# are 414 `uri_too_long` in the envelope. It sits under gunicorn's own request-line ceiling
+# (gunicorn.conf.py: 8190 bytes, answered with gunicorn's HTML page), so the API speaks first.
+MAX_URL_BYTES = env.int("MAX_URL_BYTES", default=4096)
 # JSON bodies are parsed with bounds: nesting too deep to parse, NaN/Infinity, and text no
 # database stores (NUL, lone surrogates) are 400 naming the field (billing_project.api.parsers).
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [

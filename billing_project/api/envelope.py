@@ -20,6 +20,7 @@ ERROR_CODES_BY_STATUS = {
     406: "not_acceptable",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "unprocessable_entity",
     429: "rate_limited",

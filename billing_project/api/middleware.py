@@ -1,5 +1,6 @@
 import logging
 
+from django.conf import settings
 from django.http import JsonResponse
 
 from .envelope import error_body, error_json_response
@@ -22,9 +23,19 @@ class ApiErrorEnvelopeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        is_api = request.path.startswith(API_PREFIX)
+        if is_api:
+            # As sent: path, then `?` and the query string. WSGI hands both over as latin-1
+            # text, one character per byte.
+            query = request.META.get("QUERY_STRING", "")
+            length = len(request.META.get("PATH_INFO", "")) + (len(query) + 1 if query else 0)
+            if length > settings.MAX_URL_BYTES:
+                return error_json_response(
+                    414, f"The URL is longer than the {settings.MAX_URL_BYTES} bytes allowed.", "uri_too_long"
+                )
         response = self.get_response(request)
         if (
-            request.path.startswith(API_PREFIX)
+            is_api
             and response.status_code >= 400
             and not response.get("Content-Type", "").startswith("application/json")
             and not getattr(response, "streaming", False)

@@ -37,6 +37,7 @@ _ERROR_DESCRIPTIONS = {
     "406": "The `Accept` header asks for something other than JSON (`not_acceptable`).",
     "409": "A request with this Idempotency-Key is still being processed (`idempotency_in_progress`).",
     "413": "The request body is too large (`payload_too_large`).",
+    "414": "The URL (path and query string) is longer than `MAX_URL_BYTES` (`uri_too_long`).",
     "415": "The body's Content-Type is not JSON, form or multipart (`unsupported_media_type`).",
     "422": "This Idempotency-Key was used with another request (`idempotency_key_reused`).",
     "429": "Too many requests (`rate_limited`); `Retry-After` says when to try again.",
@@ -180,7 +181,7 @@ def wrap_responses_in_envelope(result, generator, request, public):
                     elif not schema or not _is_envelope(schema, components):
                         body["schema"] = _ERROR_REF
             is_authenticated = any(req for req in operation.get("security", []) if req)
-            expected = []
+            expected = ["414"]  # checked before any view code runs
             if operation.get("requestBody") or operation.get("parameters"):
                 expected.append("400")
             if is_authenticated:

@@ -2,7 +2,9 @@
 database, with its own redis-server (cache, quota counters and Celery broker) that the test
 kills. Sign-up, sign-in (still rate limited), password reset requests, usage reporting,
 quota checks and credit spends keep answering; an API key revoked during the outage stops
-working within APIKEY_CACHE_SECONDS; when Redis returns the app uses it again."""
+working within APIKEY_CACHE_SECONDS; when Redis returns the app uses it again. The same
+served app shows gunicorn handing a long URL to the API, which answers 414 in the envelope
+(gunicorn.conf.py)."""
 
 from __future__ import annotations
 
@@ -252,3 +254,14 @@ def test_the_app_serves_with_redis_stopped_and_revocation_takes_effect_within_th
 
     wait_until(served_from_redis_again, timeout=settings.CACHE_REDIS_RETRY_SECONDS + 5, interval=0.2, what="Redis use")
     assert app.call("POST", "/api/v1/auth/login", json={"email": app.data["email"], "password": PASSWORD}).ok
+
+
+def test_gunicorn_hands_a_long_url_to_the_api_which_answers_414_in_the_envelope(app):
+    """The fuzzer's case (CI, 2026-12-02): a 4,842-byte query string, which gunicorn's default
+    4,094-byte request line answered with an HTML page."""
+    query = "&".join(["limit=1"] * 606)[:4842]
+    response = app.call("GET", f"/api/v1/plans?{query}")
+    assert response.status_code == 414, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "uri_too_long"
+    assert app.call("GET", "/api/v1/plans?limit=1").status_code == 200

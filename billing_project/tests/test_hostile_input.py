@@ -334,3 +334,53 @@ def test_escaped_valid_non_ascii_text_is_accepted(people, owner):
     assert response.status_code == 200, response.content
     owner.refresh_from_db()
     assert (owner.name, owner.company) == ("Zo\u00eb \U0001f600", "C:\\u0000")
+
+
+# --- URLs over the limit: 414 -------------------------------------------------------------
+
+
+def _query_of_length(prefix: str, total: int) -> str:
+    """`prefix` plus a query string of repeated `limit=` values, path+query exactly `total` long."""
+    query = "limit=1"
+    while len(prefix) + 1 + len(query) < total:
+        query += "&limit=1"
+    query = query[: total - len(prefix) - 1]
+    return f"{prefix}?{query}"
+
+
+@pytest.mark.parametrize(
+    ("who", "path"),
+    [
+        ("people", "/api/v1/credit-notes"),
+        ("people", "/api/v1/invoices"),
+        ("service", "/api/v1/usage/quota-check"),
+        ("anonymous", "/api/v1/plans"),
+    ],
+)
+def test_a_url_one_byte_over_the_limit_is_414_in_the_envelope(settings, clients, who, path):
+    settings.MAX_URL_BYTES = 512
+
+    over = clients[who].get(_query_of_length(path, 513))
+    at = clients[who].get(_query_of_length(path, 512))
+
+    assert_error(over, 414, "uri_too_long")
+    assert "512 bytes" in over.json()["error"]["message"]
+    assert at.status_code != 414
+
+
+def test_a_long_post_url_is_414_and_stores_nothing(settings, service):
+    settings.MAX_URL_BYTES = 256
+    before = stored_rows()
+
+    response = post(service, _query_of_length(REPORT, 300), json.dumps(EVENT))
+
+    assert_error(response, 414, "uri_too_long")
+    assert stored_rows() == before
+
+
+def test_the_default_url_limit_takes_the_query_schemathesis_sent(people):
+    """The fuzzer's 4,842-byte query of repeated `limit` values (CI, 2026-12-02) is a 414
+    envelope, not gunicorn's HTML page; an ordinary long query is still read."""
+    response = people.get(_query_of_length("/api/v1/credit-notes", 4842))
+    assert_error(response, 414, "uri_too_long")
+    assert people.get(_query_of_length("/api/v1/credit-notes", 4000)).status_code in {200, 400}
