@@ -91,20 +91,29 @@ def rate_segments(
     window_end: datetime,
     charges_of,
     plan_names: dict,
+    shares_until: datetime | None = None,
 ) -> list[rating.RatedLine]:
     """Usage lines of one window, each segment rated on its own plan's prices. One plan for
     the whole window gets its included quantities whole; several plans share them, each
-    its plan's included quantity times its share of the window (rounded half-up)."""
+    its plan's included quantity times its share of the window (rounded half-up).
+
+    `shares_until` (a preview's period end, later than `window_end`) shares the included
+    quantities as the period's invoice will: over the whole period, the plan in force now
+    keeping its segment to the period end. A preview taken mid-period then shows the usage
+    lines that invoice will have if no more usage comes."""
     lines: list[rating.RatedLine] = []
     several = len(segments) > 1
-    for (plan_id, start, end), segment_used in zip(segments, used, strict=True):
+    shares_end = max(shares_until or window_end, window_end)
+    last = len(segments) - 1
+    for index, ((plan_id, start, end), segment_used) in enumerate(zip(segments, used, strict=True)):
         charges = charges_of(plan_id)
         if several:
+            share_end = shares_end if index == last else end
             charges = [
                 replace(
                     charge,
                     included=rating.prorate_quantity(
-                        charge.included, window_start=window_start, window_end=window_end, start=start, end=end
+                        charge.included, window_start=window_start, window_end=shares_end, start=start, end=share_end
                     ),
                 )
                 for charge in charges
@@ -138,9 +147,16 @@ class _ChargesCache:
 
 
 def _usage_lines(
-    draft: Draft, *, subscription: Subscription | None, plan: Plan, start: datetime, end: datetime
+    draft: Draft,
+    *,
+    subscription: Subscription | None,
+    plan: Plan,
+    start: datetime,
+    end: datetime,
+    shares_until: datetime | None = None,
 ) -> None:
-    """Rate the usage of [start, end) into the draft, per plan segment."""
+    """Rate the usage of [start, end) into the draft, per plan segment (`shares_until`: see
+    rate_segments)."""
     draft.plan = plan
     if not start < end:
         return
@@ -162,6 +178,7 @@ def _usage_lines(
         window_end=end,
         charges_of=cache,
         plan_names=cache.names,
+        shares_until=shares_until,
     )
     draft.metric_ids.update(cache.metric_ids)
 
@@ -251,7 +268,12 @@ def period_invoice(
     if not in_trial:
         if with_usage:
             _usage_lines(
-                draft, subscription=subscription, plan=subscription.plan, start=start, end=min(usage_until or end, end)
+                draft,
+                subscription=subscription,
+                plan=subscription.plan,
+                start=start,
+                end=min(usage_until or end, end),
+                shares_until=end,
             )
         else:  # usage is rated when the draft is finalized, after the grace window
             draft.plan = subscription.plan

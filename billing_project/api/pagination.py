@@ -40,4 +40,5 @@ def paginated_response(*, request, view, queryset, serializer_class, context: di
     """Paginate `queryset` with `?limit=&offset=` and answer the list envelope."""
     paginator = EnvelopeLimitOffsetPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True, context=context or {}).data)
+    context = {"request": request, **(context or {})}
+    return paginator.get_paginated_response(serializer_class(page, many=True, context=context).data)

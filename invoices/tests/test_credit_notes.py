@@ -257,7 +257,9 @@ def test_credit_notes_are_listed_and_shown(customer, note):
     shown = ok(customer.client().get(f"{CREDIT_NOTES}/{note.pk}"))
     assert shown["invoice_id"] == str(note.invoice_id)
     assert [line["amount_cents"] for line in shown["lines"]] == [500]
-    assert shown["pdf_url"].endswith(f"/api/v1/credit-notes/{note.pk}/pdf")
+    pdf = f"http://testserver/api/v1/credit-notes/{note.pk}/pdf"
+    assert shown["pdf_url"] == pdf
+    assert body["data"][0]["pdf_url"] == pdf  # absolute in the list too, as an invoice's
     by_invoice = customer.client().get(CREDIT_NOTES, {"invoice_id": str(note.invoice_id)}).json()
     assert by_invoice["meta"]["total"] == 1
 

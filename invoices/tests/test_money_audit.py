@@ -156,6 +156,33 @@ def test_the_upcoming_invoice_shows_the_plan_segments(customer, clock):
     assert usage == [("call_minutes", 500), ("call_minutes", 38)]
 
 
+def test_a_preview_after_a_plan_change_shares_the_included_minutes_as_the_invoice_will(customer, clock):
+    """Mid-period, the preview shares the included minutes over the whole period (the plan in
+    force now keeping them to its end), so it shows the usage lines the period's invoice
+    gets if no more usage comes: not a larger share for the old plan because the period
+    "ended now" (it showed 1,211 and 968 billable minutes here)."""
+    minutes_plan("basic", price_cents=1000, per_minute="5", included=1000)
+    minutes_plan("bulk", price_cents=2000, per_minute="3.8", included=3000)
+    subscription = subscribe_at(customer, clock, "basic", utc(2025, 4, 1))
+    clock.move_to(utc(2025, 4, 10), tick=False)
+    customer.report_ok("call_minutes", utc(2025, 4, 10), 2000)
+    clock.move_to(utc(2025, 4, 16), tick=False)
+    customer.change_plan("bulk", prorate=True)
+    clock.move_to(utc(2025, 4, 20), tick=False)
+    customer.report_ok("call_minutes", utc(2025, 4, 19), 1600)
+
+    preview = ok(customer.client().get(UPCOMING))
+    cycle(after_grace(utc(2025, 5, 1)), clock)
+
+    april = cycle_invoices(subscription).get(period_start=utc(2025, 4, 1))
+    previewed = [
+        (line["description"].split(":")[0], int(Decimal(line["quantity"])), line["amount_cents"])
+        for line in preview["line_items"]
+        if line["kind"] == "usage"
+    ]
+    assert previewed == minutes_billed(april) == [("Basic", 1500, 7500), ("Bulk", 100, 380)]
+
+
 # --- 2. a plan change between a period's end and the cycle's run -----------------------------
 
 
