@@ -2,8 +2,6 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 
-from organizations.models import Membership
-
 from .models import User
 
 
@@ -19,15 +17,8 @@ class EmailUserChangeForm(UserChangeForm):
         fields = "__all__"
 
 
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    fk_name = "user"
-    extra = 0
-    autocomplete_fields = ["organization"]
-    fields = ["organization", "role", "created_at"]
-    readonly_fields = ["created_at"]
-
-
+# organizations.admin registers a subclass of this one in its place, adding the user's
+# memberships inline.
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = EmailUserChangeForm
@@ -37,7 +28,6 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ["is_active", "is_staff", "is_superuser", "created_at"]
     search_fields = ["email", "name", "company", "id"]
     readonly_fields = ["id", "created_at", "updated_at", "last_login", "deleted_at"]
-    inlines = [MembershipInline]
     fieldsets = (
         (None, {"fields": ("id", "email", "password")}),
         ("Profile", {"fields": ("name", "company")}),

@@ -1,4 +1,7 @@
-"""Writes for accounts: registration, sign-in, tokens, password reset, profile."""
+"""Writes for accounts: creation, sign-in, tokens, password reset, profile, anonymization.
+
+Registering and deleting an account also touch its organizations: those use cases are
+in billing.accounts, which calls the functions here."""
 
 from __future__ import annotations
 
@@ -24,8 +27,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from billing_project.errors import AuthenticationRequired, Conflict, RateLimited, ValidationFailed
-from organizations.models import Membership, Role
+from billing_project.errors import AuthenticationRequired, RateLimited, ValidationFailed
 
 from .models import User, normalize_email
 from .tasks import send_password_reset_email
@@ -49,27 +51,20 @@ def password_check(password: str, *, user: User | None = None, field: str = "pas
         raise ValidationFailed(f"{field}: {exc.messages[0]}", details={field: list(exc.messages)}) from exc
 
 
-@transaction.atomic
-def user_register(*, email: str, password: str, name: str = "", company: str = "") -> User:
-    """Create an account and its personal organization, owned by it."""
-    from organizations.services import organization_create
+def user_create(*, email: str, password: str, name: str = "", company: str = "") -> User:
+    """Create an account, after the password rules and a check that the email is free.
 
+    Registration (billing.accounts.account_register) also makes the account's personal
+    organization; this is only the account."""
     email = normalize_email(email)
     password_check(password, user=User(email=email, name=name))
     if User.objects.filter(email=email).exists():
         raise ValidationFailed.for_field("email", "An account with this email already exists.")
     try:
         with transaction.atomic():
-            user = User.objects.create_user(email=email, password=password, name=name, company=company)
+            return User.objects.create_user(email=email, password=password, name=name, company=company)
     except IntegrityError as exc:  # a concurrent registration of the same email won
         raise ValidationFailed.for_field("email", "An account with this email already exists.") from exc
-    organization_create(
-        owner=user,
-        name=f"{name or email.split('@')[0]}'s organization",
-        slug=None,
-        is_personal=True,
-    )
-    return user
 
 
 def token_pair_for(user: User) -> TokenPair:
@@ -236,33 +231,19 @@ def user_update_profile(*, user: User, **fields) -> User:
     return user
 
 
-@transaction.atomic
-def user_delete(*, user: User, password: str) -> None:
-    """Soft-delete the account after confirming the password.
-
-    The user is deactivated and anonymized (name, company and email are erased; the
-    row stays so invoices and audit history keep their references). The user leaves
-    every organization shared with others; organizations it alone belonged to keep it
-    as their (inactive) owner for the books, with its name and email erased. Leaving an organization that other members
-    depend on as its last owner is refused: ownership must be handed over first.
-    """
+def user_password_confirm(*, user: User, password: str) -> User:
+    """Lock the account's row and confirm its password (before deleting the account):
+    the account as it is now, or a 400 on `password`."""
     user = User.objects.select_for_update().get(pk=user.pk)
     if not user.check_password(password):
         raise ValidationFailed.for_field("password", "Incorrect password.")
-    shared_memberships = []
-    for membership in Membership.objects.select_related("organization").filter(user=user):
-        others = Membership.objects.filter(organization=membership.organization).exclude(user=user)
-        if not others.exists():
-            _organization_forget_person(organization=membership.organization, user=user)
-            continue
-        if membership.role == Role.OWNER and not others.filter(role=Role.OWNER).exists():
-            raise Conflict(
-                f"You are the last owner of '{membership.organization.name}', which has other members. "
-                "Make another member an owner before deleting your account."
-            )
-        shared_memberships.append(membership.pk)
-    Membership.objects.filter(pk__in=shared_memberships).delete()
-    tokens_revoke_all(user=user)
+    return user
+
+
+def user_anonymize(*, user: User) -> User:
+    """Deactivate the account and erase its personal data (name, company, email,
+    password). The row stays, so invoices and audit history keep their references.
+    Account deletion (billing.accounts.account_delete) also winds down its organizations."""
     user.is_active = False
     user.deleted_at = timezone.now()
     user.name = ""
@@ -270,26 +251,4 @@ def user_delete(*, user: User, password: str) -> None:
     user.email = f"deleted-{user.pk.hex}@deleted.invalid"
     user.set_unusable_password()
     user.save()
-
-
-def _organization_forget_person(*, organization, user: User) -> None:
-    """Wind down an organization only the deleted user used: cancel its subscription,
-    revoke its API keys and erase the user's personal data from it."""
-    from apikeys.services import apikeys_revoke_all
-    from subscriptions.models import Status
-    from subscriptions.selectors import live_subscription
-    from subscriptions.services import subscription_transition
-
-    subscription = live_subscription(organization_id=organization.pk)
-    if subscription is not None:
-        subscription_transition(subscription=subscription, to_status=Status.CANCELED, reason="account deleted")
-    apikeys_revoke_all(organization=organization)
-    changed = []
-    if organization.billing_email == user.email:
-        organization.billing_email = ""
-        changed.append("billing_email")
-    if organization.is_personal:
-        organization.name = "Deleted account"
-        changed.append("name")
-    if changed:
-        organization.save(update_fields=[*changed, "updated_at"])
+    return user

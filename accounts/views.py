@@ -4,9 +4,8 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from billing_project.api.request import client_ip
-from billing_project.api.responses import created, ok
+from billing_project.api.responses import ok
 from billing_project.api.schema import error_response, message_response
-from organizations.models import Membership
 
 from . import serializers as s
 from . import services
@@ -24,30 +23,6 @@ class PublicAuthView(APIView):
 
 def _pair_data(pair: services.TokenPair) -> dict:
     return s.TokenPairSerializer(pair).data
-
-
-class RegisterView(PublicAuthView):
-    @extend_schema(
-        tags=["auth"],
-        summary="Create an account",
-        description="Creates the user and a personal organization owned by it.",
-        request=s.RegisterInputSerializer,
-        responses={201: s.RegisterOutputSerializer, 429: error_response("Too many requests (`rate_limited`).")},
-        auth=[],
-    )
-    def post(self, request):
-        data = s.RegisterInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = services.user_register(**data.validated_data)
-        organization = Membership.objects.select_related("organization").get(user=user).organization
-        output = {
-            "id": user.id,
-            "email": user.email,
-            "name": user.name,
-            "created_at": user.created_at,
-            "organization": {"id": organization.id, "name": organization.name, "slug": organization.slug},
-        }
-        return created(s.RegisterOutputSerializer(output).data)
 
 
 class LoginView(PublicAuthView):
@@ -142,6 +117,9 @@ class ResetPasswordView(PublicAuthView):
         return ok("Password reset successfully")
 
 
+# Routed as billing.views.accounts.ProfileView, which adds DELETE (account deletion winds
+# down the account's organizations too). No docstring: drf-spectacular would show it as
+# the operations' description.
 class ProfileView(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -174,19 +152,3 @@ class ProfileView(APIView):
     )
     def patch(self, request):
         return self._update(request, partial=True)
-
-    @extend_schema(
-        tags=["profile"],
-        summary="Delete your account",
-        description=(
-            "Confirms with the password, then deactivates and anonymizes the account and "
-            "revokes its sessions. The last owner of a shared organization must hand over first (409)."
-        ),
-        request=s.ProfileDeleteInputSerializer,
-        responses={200: message_response("Account deleted."), 409: error_response("Last owner of a shared org.")},
-    )
-    def delete(self, request):
-        data = s.ProfileDeleteInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        services.user_delete(user=request.user, password=data.validated_data["password"])
-        return ok("Account deleted successfully")

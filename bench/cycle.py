@@ -114,7 +114,7 @@ def measure(count: int) -> dict:
     _populate(count, period_start)
     setup_seconds = time.perf_counter() - started
 
-    from invoices.cycle import run_billing_cycle
+    from billing.cycle import run_billing_cycle
     from invoices.models import Invoice
     from payments.models import Payment
 
@@ -123,7 +123,7 @@ def measure(count: int) -> dict:
     report = run_billing_cycle(now=now)
     seconds = time.perf_counter() - started
     # What the workers then do with the queued charges (not part of the cycle's time).
-    from payments.tasks import collect_invoices
+    from billing.tasks import collect_invoices
 
     due = [
         (str(pk), attempts + 1)

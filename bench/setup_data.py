@@ -11,12 +11,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
 django.setup()
 
-from accounts.services import user_register  # noqa: E402
 from apikeys.services import apikey_create  # noqa: E402
+from billing.accounts import account_register  # noqa: E402
 from organizations.models import Membership  # noqa: E402
 from plans.models import BillableMetric, Plan, PlanCharge  # noqa: E402
 
-user = user_register(email="bench@example.com", password="bench-pass-2026", name="Bench")
+user = account_register(email="bench@example.com", password="bench-pass-2026", name="Bench")
 organization = Membership.objects.get(user=user).organization
 Plan.objects.filter(is_default=True).update(is_default=False)
 plan = Plan.objects.create(

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "invoices",
     "credits",
     "payments",
+    "billing",
     "webhooks",
     "idempotency",
     "django_celery_beat",

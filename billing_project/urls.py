@@ -6,19 +6,19 @@ from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from billing import pages
 from billing_project import health
-from payments import pages
 
 api_v1 = [
     path("", include("usage.urls")),  # first: the service hot paths resolve with the fewest tries
     path("", include("accounts.urls")),
+    path("", include("billing.urls")),  # the use cases that span apps: sign-up, checkout, plan changes
     path("", include("organizations.urls")),
     path("", include("plans.urls")),
     path("", include("apikeys.urls")),
     path("", include("subscriptions.urls")),
     path("", include("invoices.urls")),
     path("", include("credits.urls")),
-    path("", include("payments.urls")),
 ]
 
 # The schema and its viewers are public: no Authorization header (a JWT, an API key,

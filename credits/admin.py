@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from billing_project.errors import DomainError
+from organizations.admin import OrganizationAdmin
+from organizations.models import Organization
 
 from .models import CreditBalance, CreditLedgerEntry, CreditLot, CreditLotUse
 from .selectors import balance_of
@@ -137,3 +139,14 @@ def grant_credits(modeladmin, request, queryset):
         "select_across": request.POST.get("select_across", "0"),
     }
     return TemplateResponse(request, "admin/credits/grant_credits.html", context)
+
+
+admin.site.unregister(Organization)
+
+
+@admin.register(Organization)
+class CreditOrganizationAdmin(OrganizationAdmin):
+    """organizations' admin, with the credit balance and the "Grant credits" action."""
+
+    readonly_fields = [*OrganizationAdmin.readonly_fields, credit_ledger_link]
+    actions = [*OrganizationAdmin.actions, grant_credits]

@@ -1,14 +1,10 @@
-from django import forms
 from django.contrib import admin, messages
-from django.shortcuts import render
 
 from billing_project.errors import DomainError
 
 from .models import (
     CreditNote,
     CreditNoteLine,
-    CreditNoteReason,
-    CreditNoteRefundMethod,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
@@ -41,21 +37,6 @@ class CreditNoteInline(admin.TabularInline):
         return False
 
 
-class CreditNoteForm(forms.Form):
-    amount_cents = forms.IntegerField(
-        min_value=1,
-        required=False,
-        help_text="Tax included, in minor units. Empty credits everything that is left to credit.",
-    )
-    reason = forms.ChoiceField(choices=CreditNoteReason.choices)
-    refund_method = forms.ChoiceField(
-        choices=CreditNoteRefundMethod.choices,
-        initial=CreditNoteRefundMethod.REFUND,
-        help_text="For what was already paid; what is still owed is always taken off first.",
-    )
-    memo = forms.CharField(max_length=500, help_text="Printed on the credit note.")
-
-
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
     list_display = [
@@ -75,7 +56,8 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_select_related = ["organization"]
     date_hierarchy = "created_at"
     inlines = [InvoiceLineInline, CreditNoteInline]
-    actions = ["finalize", "void", "credit", "reissue", "render_pdf"]
+    # payments.admin adds "credit" (a credit note moves money back) after "void".
+    actions = ["finalize", "void", "reissue", "render_pdf"]
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Invoice._meta.fields]
@@ -108,50 +90,6 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.action(description="Void the selected unpaid invoices")
     def void(self, request, queryset):
         self._each(request, queryset, invoice_void, "Voided")
-
-    @admin.action(description="Issue a credit note (refund, credit or take off what is owed)")
-    def credit(self, request, queryset):
-        from payments.credit_notes import credit_note_issue, creditable_cents, gross_to_lines
-
-        if "apply" in request.POST:
-            form = CreditNoteForm(request.POST)
-            if form.is_valid():
-                data = form.cleaned_data
-                issued = []
-                for invoice in queryset:
-                    amount = data["amount_cents"] or creditable_cents(invoice)
-                    try:
-                        if amount <= 0:
-                            raise DomainError("Nothing is left to credit on this invoice.")
-                        lines, tax = gross_to_lines(invoice, amount, data["memo"])
-                        note = credit_note_issue(
-                            invoice=invoice,
-                            lines=lines,
-                            tax_cents=tax,
-                            reason=data["reason"],
-                            refund_method=data["refund_method"],
-                            memo=data["memo"],
-                            actor=request.user,
-                        )
-                        issued.append(note.number)
-                    except DomainError as exc:
-                        self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
-                if issued:
-                    self.message_user(request, f"Issued {', '.join(issued)}.", messages.SUCCESS)
-                return None
-        else:
-            form = CreditNoteForm()
-        return render(
-            request,
-            "admin/subscriptions/action_form.html",
-            {
-                "form": form,
-                "objects": queryset,
-                "action": "credit",
-                "title": "Issue a credit note",
-                **self.admin_site.each_context(request),
-            },
-        )
 
     @admin.action(description="Reissue the selected void or fully credited invoices")
     def reissue(self, request, queryset):

@@ -303,7 +303,7 @@ def final_usage_invoice(subscription: Subscription, *, until: datetime) -> Draft
 def plan_change_invoice(subscription: Subscription, *, new_plan: Plan, switch_at: datetime) -> Draft:
     """A switch of plans inside the current period: the new plan's fee for the rest of the
     period, prorated by the second. (The unused time of what was charged before comes
-    back as a credit note, see payments.credit_notes.unused_time_credit.)"""
+    back as a credit note, see billing.credit_notes.unused_time_credit.)"""
     draft = Draft(
         organization_id=subscription.organization_id,
         subscription=subscription,

@@ -1,4 +1,5 @@
-"""Billing emails: invoice issued, payment failed, subscription canceled (sent by tasks)."""
+"""Billing emails: invoice issued, payment reminder, subscription canceled (sent by tasks);
+payments.emails sends the payment ones through `email_send_once`."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def recipients_of(organization) -> list[str]:
     )
 
 
-def _send(subject: str, template: str, context: dict, organization, *, key: str) -> None:
+def email_send_once(subject: str, template: str, context: dict, organization, *, key: str) -> None:
     """Send once per `key`. The record and the sending share a transaction: a failed send
     leaves no record (the task's retry sends it), and a concurrent second run waits on the
     unique key and then skips."""
@@ -53,48 +54,13 @@ def invoice_issued_email(*, invoice_id: str) -> None:
         "amount_due": format_money(invoice.amount_due_cents, invoice.currency),
         "site_url": settings.SITE_URL,
     }
-    _send(
+    email_send_once(
         f"Invoice {invoice.number}",
         "emails/invoice_issued.txt",
         context,
         invoice.organization,
         key=f"invoice_issued:{invoice.pk}",
     )
-
-
-def _payment_email(payment, subject: str, template: str, kind: str) -> None:
-    context = {
-        "payment": payment,
-        "invoice": payment.invoice,
-        "amount": format_money(payment.amount_cents, payment.currency),
-        "site_url": settings.SITE_URL,
-    }
-    _send(subject, template, context, payment.organization, key=f"{kind}:{payment.pk}")
-
-
-def _payment(payment_id: str):
-    from payments.models import Payment
-
-    return Payment.objects.select_related("invoice", "organization").filter(pk=payment_id).first()
-
-
-def payment_failed_email(*, payment_id: str) -> None:
-    payment = _payment(payment_id)
-    if payment is not None:
-        _payment_email(
-            payment,
-            f"Payment failed for invoice {payment.invoice.number}",
-            "emails/payment_failed.txt",
-            "payment_failed",
-        )
-
-
-def payment_link_email(*, payment_id: str) -> None:
-    """A renewal or dunning attempt through a gateway that keeps no card: the link to pay."""
-    payment = _payment(payment_id)
-    if payment is None or payment.status != "pending" or payment.invoice.status != "open" or not payment.checkout_url:
-        return
-    _payment_email(payment, f"Pay invoice {payment.invoice.number}", "emails/payment_link.txt", "payment_link")
 
 
 def subscription_canceled_email(*, subscription_id: str) -> None:
@@ -104,7 +70,7 @@ def subscription_canceled_email(*, subscription_id: str) -> None:
     if subscription is None:
         return
     context = {"subscription": subscription, "site_url": settings.SITE_URL}
-    _send(
+    email_send_once(
         f"Your {subscription.plan.name} subscription has ended",
         "emails/subscription_canceled.txt",
         context,
@@ -125,7 +91,7 @@ def payment_reminder_email(*, invoice_id: str) -> None:
         "amount_due": format_money(invoice.amount_due_cents, invoice.currency),
         "site_url": settings.SITE_URL,
     }
-    _send(
+    email_send_once(
         f"Payment due for invoice {invoice.number}",
         "emails/payment_reminder.txt",
         context,

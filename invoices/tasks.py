@@ -42,13 +42,6 @@ def send_invoice_issued_email(invoice_id: str) -> None:
 
 
 @shared_task(ignore_result=True)
-def send_payment_failed_email(payment_id: str) -> None:
-    from .emails import payment_failed_email
-
-    payment_failed_email(payment_id=payment_id)
-
-
-@shared_task(ignore_result=True)
 def send_subscription_canceled_email(subscription_id: str) -> None:
     from .emails import subscription_canceled_email
 
@@ -56,22 +49,7 @@ def send_subscription_canceled_email(subscription_id: str) -> None:
 
 
 @shared_task(ignore_result=True)
-def run_billing_cycle() -> None:
-    """The periodic billing cycle (see invoices.cycle)."""
-    from .cycle import run_billing_cycle as run
-
-    run()
-
-
-@shared_task(ignore_result=True)
 def send_payment_reminder_email(invoice_id: str) -> None:
     from .emails import payment_reminder_email
 
     payment_reminder_email(invoice_id=invoice_id)
-
-
-@shared_task(ignore_result=True)
-def send_payment_link_email(payment_id: str) -> None:
-    from .emails import payment_link_email
-
-    payment_link_email(payment_id=payment_id)

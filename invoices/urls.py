@@ -10,5 +10,4 @@ urlpatterns = [
     path("credit-notes", views.CreditNoteListView.as_view(), name="credit-note-list"),
     path("credit-notes/<uuid:credit_note_id>", views.CreditNoteDetailView.as_view(), name="credit-note-detail"),
     path("credit-notes/<uuid:credit_note_id>/pdf", views.CreditNotePDFView.as_view(), name="credit-note-pdf"),
-    path("billing/overview", views.BillingOverviewView.as_view(), name="billing-overview"),
 ]

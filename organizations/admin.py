@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from credits.admin import credit_ledger_link, grant_credits
+from accounts.admin import UserAdmin as AccountsUserAdmin
+from accounts.models import User
 
 from .models import Invitation, Membership, Organization
 
@@ -26,14 +27,15 @@ class InvitationInline(admin.TabularInline):
         return False
 
 
+# credits.admin registers a subclass of this one in its place, adding the credit balance
+# and the "Grant credits" action (credits is above organizations).
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "billing_email", "country", "currency", "is_personal", "member_count", "created_at"]
     list_filter = ["is_personal", "currency", "country", "created_at"]
     search_fields = ["name", "slug", "billing_email", "id", "memberships__user__email"]
-    readonly_fields = ["id", "created_at", "updated_at", credit_ledger_link]
+    readonly_fields = ["id", "created_at", "updated_at"]
     inlines = [MembershipInline, InvitationInline]
-    actions = [grant_credits]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("memberships", distinct=True))
@@ -52,3 +54,26 @@ class InvitationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# --- on the user admin ----------------------------------------------------------------------
+
+
+class UserMembershipInline(admin.TabularInline):
+    model = Membership
+    fk_name = "user"
+    extra = 0
+    autocomplete_fields = ["organization"]
+    fields = ["organization", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+# In place of accounts' user admin (accounts is below organizations and cannot name Membership).
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(AccountsUserAdmin):
+    """accounts' user admin, with the user's memberships inline."""
+
+    inlines = [*AccountsUserAdmin.inlines, UserMembershipInline]

@@ -7,7 +7,23 @@ class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.conf import settings
+        from django.core.exceptions import ValidationError
+
+        from plans.hooks import register_currency_validator
+
         from . import checks  # noqa: F401 - registers the system checks
+        from .gateways import charges_currency
         from .stripe_events import connect_signals
 
         connect_signals()
+
+        def default_gateway_charges(currency: str) -> None:
+            """A plan is priced only in a currency the default gateway can charge."""
+            if not charges_currency(settings.DEFAULT_GATEWAY, currency):
+                raise ValidationError(
+                    f"The default payment gateway ({settings.DEFAULT_GATEWAY}) cannot charge "
+                    f"{currency.upper()}; choose a currency it takes."
+                )
+
+        register_currency_validator("payments.default_gateway", default_gateway_charges)

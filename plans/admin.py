@@ -6,8 +6,6 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
-from billing_project.errors import DomainError
-
 from . import selectors
 from .models import BillableMetric, Plan, PlanCharge
 from .services import CHARGE_TERMS, REVISABLE_FIELDS, plan_revise
@@ -21,7 +19,7 @@ def _change_url(plan: Plan) -> str:
     return reverse("admin:plans_plan_change", args=[plan.pk])
 
 
-def _subscriptions(count: int) -> str:
+def subscriptions_text(count: int) -> str:
     return ngettext("%(count)d subscription", "%(count)d subscriptions", count) % {"count": count}
 
 
@@ -90,7 +88,8 @@ class VersionFilter(admin.SimpleListFilter):
 class PlanAdmin(admin.ModelAdmin):
     """Plans by version. Editing the terms of a plan with subscribers (price, currency,
     interval, charges) saves a new version through plans.services.plan_revise; the
-    subscribers stay on theirs until moved with one of the actions."""
+    subscribers stay on theirs until moved with one of the actions (subscriptions.admin
+    adds them)."""
 
     form = PlanAdminForm
     list_display = [
@@ -112,7 +111,6 @@ class PlanAdmin(admin.ModelAdmin):
     ordering = ["sort_order", "code", "-version"]
     readonly_fields = ["id", "version", "replaced_by", "versions_of_code", "created_at", "updated_at"]
     inlines = [PlanChargeInline]
-    actions = ["move_subscribers_at_renewal", "move_subscribers_now"]
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("replaced_by")
@@ -157,7 +155,7 @@ class PlanAdmin(admin.ModelAdmin):
                     version.price_cents,
                     version.currency,
                     version.interval,
-                    _subscriptions(version.live_subscriptions),
+                    subscriptions_text(version.live_subscriptions),
                 )
                 for version in selectors.plan_versions(code=plan.code)
             ),
@@ -236,39 +234,6 @@ class PlanAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
         return super().response_change(request, new)
-
-    # --- actions: moving the subscribers of a version ---------------------------------------
-
-    @admin.action(description="Move subscribers to the current version at their next renewal")
-    def move_subscribers_at_renewal(self, request, queryset):
-        self._move_subscribers(request, queryset, at_renewal=True)
-
-    @admin.action(description="Move subscribers to the current version now")
-    def move_subscribers_now(self, request, queryset):
-        self._move_subscribers(request, queryset, at_renewal=False)
-
-    def _move_subscribers(self, request, queryset, *, at_renewal: bool) -> None:
-        from subscriptions.services import subscriptions_move_to_version
-
-        for plan in queryset:
-            if plan.is_current:
-                self.message_user(request, f"{plan}: this is the current version.", messages.WARNING)
-                continue
-            current = selectors.plan_current_version(code=plan.code)
-            try:
-                moved = subscriptions_move_to_version(
-                    from_plan=plan, to_plan=current, at_renewal=at_renewal, actor=request.user
-                )
-            except DomainError as exc:
-                self.message_user(request, f"{plan}: {exc.message}", messages.ERROR)
-                continue
-            when = "at their next renewal" if at_renewal else "now"
-            self.message_user(
-                request,
-                f"{_subscriptions(moved)} of version {plan.version} of {plan.code} move to "
-                f"version {current.version} {when}.",
-                messages.SUCCESS,
-            )
 
 
 class MetricChargeFormSet(forms.BaseInlineFormSet):

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from organizations.models import currency_validator
 
+from .hooks import validate_currency
+
 code_validator = RegexValidator(r"^[a-z][a-z0-9_]{0,49}$", "Lower-case letters, digits and underscores.")
 
 
@@ -158,19 +160,11 @@ class Plan(models.Model):
         if self.is_default and self.price_cents:
             raise ValidationError({"is_default": "The default plan must be free."})
         if self.currency:
-            from django.conf import settings
-
-            # Imported here: plans must not import payments at load time. A later structural
-            # issue replaces this with a registry of what the gateways can charge.
-            from payments.gateways import charges_currency
-
-            if not charges_currency(settings.DEFAULT_GATEWAY, self.currency):
-                raise ValidationError(
-                    {
-                        "currency": f"The default payment gateway ({settings.DEFAULT_GATEWAY}) cannot charge "
-                        f"{self.currency.upper()}; choose a currency it takes."
-                    }
-                )
+            # What the apps above accept (payments: the default gateway must charge it).
+            try:
+                validate_currency(self.currency)
+            except ValidationError as exc:
+                raise ValidationError({"currency": exc}) from None
 
 
 class Aggregation(models.TextChoices):

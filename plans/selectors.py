@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
+from . import hooks
 from .catalogue import PlanTerms, catalogue
 from .models import Plan, PlanCharge
 
 
 def plan_id_for_organization(*, organization_id) -> str | None:
-    """The plan an organization is on: its trialing, active or past-due subscription's plan;
-    without one, the default plan."""
-    from subscriptions.selectors import entitled_subscription
-
-    subscription = entitled_subscription(organization_id=organization_id)
+    """The plan an organization is on: its trialing, active or past-due subscription's plan
+    (asked of the subscriptions app through plans.hooks); without one, the default plan."""
+    subscription = hooks.entitled_subscription(organization_id=organization_id)
     if subscription is not None:
         return str(subscription.plan_id)
     return catalogue().default_plan_id
@@ -45,12 +44,10 @@ def plans_public(*, active: bool | None = None, current_only: bool = True):
 
 def plans_with_live_subscription_counts(queryset: QuerySet | None = None) -> QuerySet:
     """Plans annotated with `live_subscriptions`: how many live subscriptions (incomplete,
-    trialing, active, past due) are on each, counted in the same query."""
-    from subscriptions.models import LIVE_STATUSES
-
+    trialing, active, past due) are on each, counted in the same query (by the subscriptions
+    app, through plans.hooks)."""
     queryset = Plan.objects.all() if queryset is None else queryset
-    live = Q(subscriptions__status__in=[str(status) for status in LIVE_STATUSES])
-    return queryset.annotate(live_subscriptions=Count("subscriptions", filter=live))
+    return hooks.with_live_subscription_counts(queryset)
 
 
 def plan_versions(*, code: str) -> QuerySet:

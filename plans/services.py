@@ -136,7 +136,7 @@ def plan_revise(*, plan: Plan, changes: dict, charges: list[dict] | None = None,
     plan's next version: a new row with every field and charge of this one and the edit
     applied, while this one is marked replaced (inactive, no longer the default; the
     default flag moves to the new version) and keeps billing its subscribers until they
-    are moved (subscriptions.services.subscriptions_move_to_version). Returns the plan that
+    are moved (by the subscriptions app, e.g. the plan admin's actions). Returns the plan that
     carries the edit. A replaced version's terms cannot be edited (ValidationError), nor can
     the code of a plan with several versions."""
     unknown = set(changes) - set(REVISABLE_FIELDS)

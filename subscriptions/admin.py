@@ -6,23 +6,13 @@ from django.db import transaction
 from django.shortcuts import render
 
 from billing_project.errors import DomainError
-from plans.models import Plan
 
 from .models import Status, Subscription, SubscriptionEvent
-from .services import record_event, subscription_cancel, subscription_change_plan
-
-
-class CancelForm(forms.Form):
-    immediately = forms.BooleanField(required=False, help_text="Otherwise at the end of the current period.")
-    reason = forms.CharField(max_length=500)
+from .services import record_event
 
 
 class ExtendTrialForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=365)
-
-
-class ChangePlanForm(forms.Form):
-    plan = forms.ModelChoiceField(queryset=Plan.objects.filter(is_active=True))
 
 
 class SubscriptionEventInline(admin.TabularInline):
@@ -82,7 +72,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     inlines = [SubscriptionEventInline]
-    actions = ["cancel", "extend_trial", "change_plan_without_charge"]
+    # billing.admin adds "cancel" and "change_plan_without_charge" (they invoice and credit).
+    actions = ["extend_trial"]
 
     def has_add_permission(self, request):
         return False  # subscriptions start at checkout
@@ -118,19 +109,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Cancel (at period end or immediately)")
-    def cancel(self, request, queryset):
-        return self._form_action(
-            request,
-            queryset,
-            CancelForm,
-            "cancel",
-            "Cancel",
-            lambda sub, data: subscription_cancel(
-                subscription=sub, at_period_end=not data["immediately"], reason=data["reason"], actor=request.user
-            ),
-        )
-
     @admin.action(description="Extend the trial")
     def extend_trial(self, request, queryset):
         def extend(subscription, data):
@@ -146,16 +124,3 @@ class SubscriptionAdmin(admin.ModelAdmin):
                 record_event(locked, "trial_extended", actor=request.user, data={"days": data["days"]})
 
         return self._form_action(request, queryset, ExtendTrialForm, "extend_trial", "Trial extended", extend)
-
-    @admin.action(description="Change the plan without charge")
-    def change_plan_without_charge(self, request, queryset):
-        return self._form_action(
-            request,
-            queryset,
-            ChangePlanForm,
-            "change_plan_without_charge",
-            "Plan changed",
-            lambda sub, data: subscription_change_plan(
-                subscription=sub, new_plan=data["plan"], prorate=False, actor=request.user, charge=False
-            ),
-        )

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Count, Q, QuerySet
+
 from .models import ENTITLED_STATUSES, LIVE_STATUSES, PlanSegment, Subscription
 
 
@@ -53,3 +55,10 @@ def plan_segments(*, windows: dict) -> dict:
             if seg_start < seg_end:
                 found.setdefault(key, []).append((segment.plan_id, seg_start, seg_end))
     return found
+
+
+def plans_with_live_subscription_counts(plans: QuerySet) -> QuerySet:
+    """`plans` annotated with `live_subscriptions`: how many live subscriptions (incomplete,
+    trialing, active, past due) are on each, counted in the same query."""
+    live = Q(subscriptions__status__in=[str(status) for status in LIVE_STATUSES])
+    return plans.annotate(live_subscriptions=Count("subscriptions", filter=live))

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apikeys.authentication import forget_organization_keys
-from billing_project.errors import Conflict, ValidationFailed
+from billing_project.errors import Conflict
 from billing_project.periods import period_bounds, period_index
 from organizations.models import Organization
 from plans.models import Plan
@@ -108,7 +108,7 @@ def segment_end(subscription: Subscription, *, at: datetime) -> None:
             segment.save(update_fields=["ends_at"])
 
 
-def _context_changed(subscription: Subscription) -> None:
+def context_changed(subscription: Subscription) -> None:
     """The organization's plan, entitlements or quota periods changed: drop what the
     service endpoints cached about it."""
     forget_organization_keys(subscription.organization_id)
@@ -140,7 +140,7 @@ def subscription_transition(
         segment_end(locked, at=at)
     locked.save(update_fields=fields)
     record_event(locked, "status_changed", reason=reason, actor=actor, from_status=from_status, to_status=to_status)
-    _context_changed(locked)
+    context_changed(locked)
     return locked
 
 
@@ -189,7 +189,7 @@ def subscription_create(
         raise Conflict("This organization already has a live subscription.") from exc
     PlanSegment.objects.create(subscription=subscription, plan=plan, starts_at=start)
     record_event(subscription, "created", actor=actor, to_status=subscription.status, data={"plan": plan.code})
-    _context_changed(subscription)
+    context_changed(subscription)
     return subscription
 
 
@@ -203,46 +203,6 @@ def subscription_payment_method_save(*, subscription: Subscription, gateway: str
         locked.save(update_fields=["payment_method", "gateway", "updated_at"])
         record_event(locked, "payment_method_changed", data={"gateway": gateway})
     return locked
-
-
-@transaction.atomic
-def subscription_cancel(
-    *, subscription: Subscription, at_period_end: bool, reason: str = "", actor=None, now: datetime | None = None
-) -> Subscription:
-    """Cancel at the end of the current period (access until then) or immediately: the
-    period's usage so far is invoiced at once, a renewal not yet issued (waiting for the
-    grace window) is dropped, and no further collection attempt is made on its open
-    invoices. Canceling twice is a 409. A period that ended before the billing cycle rolled
-    it over is closed first."""
-    from invoices.cycle import subscription_periods_close
-    from invoices.services import invoice_final_for_cancellation, invoices_stop_collecting, renewal_drafts_drop_period
-
-    now = now or timezone.now()
-    locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
-    if subscription_periods_close(subscription=locked, now=now):
-        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
-    if locked.status == Status.CANCELED:
-        raise Conflict("This subscription is already canceled.")
-    if at_period_end and locked.status != Status.INCOMPLETE:
-        if locked.cancel_at_period_end:
-            raise Conflict("This subscription is already set to cancel at the end of the period.")
-        locked.cancel_at_period_end = True
-        locked.canceled_at = now
-        locked.cancel_reason = reason[:500]
-        locked.save(update_fields=["cancel_at_period_end", "canceled_at", "cancel_reason", "updated_at"])
-        record_event(locked, "cancel_scheduled", reason=reason, actor=actor)
-        return locked
-    locked.canceled_at = now
-    locked.cancel_reason = reason[:500]
-    locked.save(update_fields=["canceled_at", "cancel_reason", "updated_at"])
-    if locked.status != Status.INCOMPLETE:
-        renewal_drafts_drop_period(subscription=locked, period_start=locked.current_period_start)
-        invoice_final_for_cancellation(subscription=locked, now=now)
-    canceled = subscription_transition(
-        subscription=locked, to_status=Status.CANCELED, reason=reason, actor=actor, at=now
-    )
-    invoices_stop_collecting(subscription=canceled)
-    return canceled
 
 
 @transaction.atomic
@@ -262,145 +222,3 @@ def subscription_reactivate(*, subscription: Subscription, actor=None, now: date
     locked.save(update_fields=["cancel_at_period_end", "canceled_at", "cancel_reason", "updated_at"])
     record_event(locked, "reactivated", actor=actor)
     return locked
-
-
-@transaction.atomic
-def subscription_change_plan(
-    *, subscription: Subscription, new_plan: Plan, prorate: bool, actor=None, now: datetime | None = None, charge=True
-):
-    """Switch plans. `prorate`: now, with the unused time of what the old plan charged
-    coming back as a credit note and the rest of the period on the new one invoiced at once
-    (same interval only). Otherwise at the next period (the scheduled plan). Returns
-    (subscription, proration invoice or None). With `charge=False` (staff) the switch
-    happens now without any invoice. A period that ended before the billing cycle rolled
-    it over is closed first, so the change lands in the period it happens in."""
-    from invoices.cycle import subscription_periods_close
-    from invoices.services import invoice_for_plan_change
-    from payments.credit_notes import unused_time_credit
-
-    now = now or timezone.now()
-    locked = Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription.pk)
-    if subscription_periods_close(subscription=locked, now=now):
-        locked = Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription.pk)
-    if locked.status not in (Status.ACTIVE, Status.TRIALING, Status.PAST_DUE):
-        raise Conflict(f"A {locked.status} subscription cannot change plans.")
-    if not new_plan.is_active:
-        raise ValidationFailed.for_field("new_plan_id", "This plan is not available.")
-    if new_plan.pk == locked.plan_id:
-        raise ValidationFailed.for_field("new_plan_id", "The subscription is already on this plan.")
-    if new_plan.currency != locked.plan.currency:
-        raise ValidationFailed.for_field("new_plan_id", "The new plan is priced in another currency.")
-    old_plan = locked.plan
-    if not charge:
-        locked.plan = new_plan
-        locked.scheduled_plan = None
-        locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
-        segment_switch(locked, plan=new_plan, at=max(now, locked.current_period_start))
-        record_event(locked, "plan_changed", actor=actor, data={"from": old_plan.code, "to": new_plan.code})
-        _context_changed(locked)
-        return locked, None
-    if not prorate or locked.status == Status.TRIALING:
-        locked.scheduled_plan = new_plan
-        locked.save(update_fields=["scheduled_plan", "updated_at"])
-        record_event(locked, "plan_change_scheduled", actor=actor, data={"to": new_plan.code})
-        return locked, None
-    if months_of(new_plan) != months_of(old_plan):
-        raise ValidationFailed.for_field(
-            "prorate", "Switching between monthly and yearly plans happens at the next period: use prorate=false."
-        )
-    unused_time_credit(subscription=locked, plan_name=old_plan.name, switch_at=now, actor=actor)
-    invoice = invoice_for_plan_change(subscription=locked, new_plan=new_plan, now=now)
-    locked.plan = new_plan
-    locked.scheduled_plan = None
-    locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
-    segment_switch(locked, plan=new_plan, at=now)
-    record_event(
-        locked, "plan_changed", actor=actor, data={"from": old_plan.code, "to": new_plan.code, "prorated": True}
-    )
-    _context_changed(locked)
-    return locked, invoice
-
-
-def subscriptions_move_to_version(
-    *, from_plan: Plan, to_plan: Plan, at_renewal: bool, actor=None, now: datetime | None = None
-) -> int:
-    """Move the subscribers of a replaced version of a plan to its current version,
-    `to_plan` (same code and currency). `at_renewal`: each live subscription on `from_plan`
-    switches at its next period start, as its scheduled plan, unless another change is
-    scheduled (one scheduled onto an older version of the same plan is re-pointed).
-    Otherwise now: usage from `now` on is rated on `to_plan`; the base fee already invoiced
-    for the current period stands and `to_plan`'s price applies from the next period, so a
-    version with another interval can only be moved to at renewal. Either way a
-    subscription merely scheduled onto `from_plan` is re-pointed to `to_plan`. Each
-    subscription moves in its own transaction under its row lock (a period that ended
-    before the cycle rolled it over is closed first), so a rerun finishes a move that
-    stopped half way. Returns how many subscriptions moved or were scheduled to."""
-    from django.db.models import Q
-
-    from invoices.cycle import subscription_periods_close
-
-    from .models import LIVE_STATUSES
-
-    now = now or timezone.now()
-    if to_plan.pk == from_plan.pk:
-        raise ValidationFailed("The subscribers are on this version already.")
-    if to_plan.code != from_plan.code or to_plan.replaced_by_id is not None:
-        raise ValidationFailed(f"Subscribers move only to the current version of '{from_plan.code}'.")
-    if to_plan.currency != from_plan.currency:
-        raise ValidationFailed("The current version is priced in another currency.")
-    if not at_renewal and months_of(to_plan) != months_of(from_plan):
-        raise ValidationFailed("The current version has another interval: move the subscribers at their next renewal.")
-    versions = {"code": to_plan.code, "from_version": from_plan.version, "to_version": to_plan.version}
-    candidates = (
-        Subscription.objects.filter(status__in=LIVE_STATUSES)
-        .filter(Q(plan=from_plan) | Q(scheduled_plan=from_plan))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-
-    def lock(subscription_id) -> Subscription:
-        return (
-            Subscription.objects.select_for_update(of=("self",))
-            .select_related("scheduled_plan")
-            .get(pk=subscription_id)
-        )
-
-    def schedule(subscription: Subscription) -> None:
-        subscription.scheduled_plan = to_plan
-        subscription.save(update_fields=["scheduled_plan", "updated_at"])
-        record_event(subscription, "plan_version_migration_scheduled", actor=actor, data=versions)
-
-    moved = 0
-    for subscription_id in list(candidates):
-        with transaction.atomic():
-            locked = lock(subscription_id)
-            if subscription_periods_close(subscription=locked, now=now):
-                locked = lock(subscription_id)
-            if locked.status not in LIVE_STATUSES:
-                continue
-            scheduled = locked.scheduled_plan
-            if locked.plan_id != from_plan.pk:
-                if locked.scheduled_plan_id == from_plan.pk:
-                    schedule(locked)
-                    moved += 1
-                continue
-            same_plan_scheduled = scheduled is None or scheduled.code == to_plan.code
-            if at_renewal:
-                if same_plan_scheduled and locked.scheduled_plan_id != to_plan.pk:
-                    schedule(locked)
-                    moved += 1
-                continue
-            locked.plan = to_plan
-            if scheduled is not None and same_plan_scheduled:
-                locked.scheduled_plan = None  # it is on the current version now
-            locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
-            segment_switch(locked, plan=to_plan, at=max(now, locked.current_period_start))
-            record_event(
-                locked,
-                "plan_version_migrated",
-                actor=actor,
-                data={**versions, "from_plan": str(from_plan.pk), "to_plan": str(to_plan.pk)},
-            )
-            _context_changed(locked)
-            moved += 1
-    return moved

@@ -85,8 +85,8 @@ def event_process(*, inbound: InboundEvent, event=None) -> InboundEvent:
     """Apply a stored event once. Safe to call again: processed events are skipped. When
     processing raises, its writes are rolled back, the event is kept as failed with the
     error, and EventProcessingFailed is raised."""
+    from billing.services import gateway_event_apply
     from payments.gateways import get_gateway
-    from payments.services import gateway_event_apply
 
     error = None
     with transaction.atomic():

@@ -1,4 +1,4 @@
-"""URLs and small helpers shared by the accounts tests."""
+"""URLs and small helpers shared by the accounts tests (and billing's account tests)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 
 from django.core import mail
 
+from accounts.models import User
 from accounts.tests.factories import PASSWORD
 
 REGISTER_URL = "/api/v1/auth/register"
@@ -51,6 +52,25 @@ def refresh(client, refresh_token: str):
 def bearer(client, token: str):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
+
+
+def snapshot(user: User) -> dict:
+    """The fields of `user` a profile change or an account deletion may touch, as stored."""
+    user = User.objects.get(pk=user.pk)
+    return {
+        field: getattr(user, field)
+        for field in (
+            "email",
+            "name",
+            "company",
+            "password",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "created_at",
+            "deleted_at",
+        )
+    }
 
 
 def reset_token_from_last_email() -> str:

@@ -75,10 +75,13 @@ class AutoSchema(DrfAutoSchema):
     (with their 409, 422 and gateway 502), 429 where a throttle applies, and 406 where
     DRF negotiates the response type."""
 
-    def _is_idempotent(self) -> bool:
-        from idempotency.mixins import IdempotentMixin
+    def _is_money_mover(self) -> bool:
+        # idempotency.mixins.IdempotentMixin's attribute: the kernel reads it without
+        # importing the app above it.
+        return hasattr(self.view, "idempotent_methods")
 
-        return isinstance(self.view, IdempotentMixin) and self.method in self.view.idempotent_methods
+    def _is_idempotent(self) -> bool:
+        return self._is_money_mover() and self.method in self.view.idempotent_methods
 
     def get_override_parameters(self):
         parameters = list(super().get_override_parameters())
@@ -107,8 +110,6 @@ class AutoSchema(DrfAutoSchema):
         return super()._get_serializer()
 
     def _view_error_statuses(self) -> list[str]:
-        from idempotency.mixins import IdempotentMixin
-
         statuses = []
         negotiator = self.view.get_content_negotiator()
         if type(negotiator).select_renderer is DefaultContentNegotiation.select_renderer or isinstance(
@@ -119,7 +120,7 @@ class AutoSchema(DrfAutoSchema):
             statuses.append("429")
         if self._is_idempotent():
             statuses += ["409", "422"]
-        if isinstance(self.view, IdempotentMixin):
+        if self._is_money_mover():
             statuses.append("502")  # the money movers are the views that call a gateway
         return statuses
 

@@ -45,14 +45,14 @@ import json
 import django
 
 django.setup()
-from accounts.services import user_register
 from apikeys.services import apikey_create
+from billing.accounts import account_register
 from credits.services import credits_grant
 from organizations.models import Membership
 from plans.defaults import default_catalogue_ensure
 
 default_catalogue_ensure()
-user = user_register(email="fault@example.com", password=%(password)r, name="Fault Test")
+user = account_register(email="fault@example.com", password=%(password)r, name="Fault Test")
 organization = Membership.objects.get(user=user).organization
 scopes = ["usage:write", "usage:read", "credits:write"]
 keys = [

@@ -290,14 +290,14 @@ def test_a_gateway_error_is_not_stored_and_the_retry_runs(owner, org, checkout, 
 
 
 def test_a_server_error_is_not_stored_and_the_retry_runs(owner, org, checkout, monkeypatch):
-    import payments.services
+    import billing.services
 
     def crash(**kwargs):
         raise RuntimeError("database went away")
 
     owner.raise_request_exception = False
     with monkeypatch.context() as patch:
-        patch.setattr(payments.services, "checkout_create", crash)
+        patch.setattr(billing.services, "checkout_create", crash)
         assert_error(checkout.send(owner, key="key-1"), 500, "server_error")
     assert not IdempotencyRecord.objects.exists()
 

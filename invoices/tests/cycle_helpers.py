@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 from accounts.services import token_pair_for
 from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from apikeys.services import apikey_create
+from billing.cycle import CycleReport, run_billing_cycle
 from credits.models import CreditLedgerEntry
-from invoices.cycle import CycleReport, run_billing_cycle
 from invoices.models import Invoice, InvoiceReason
 from organizations.models import Organization, Role
 from payments.models import Payment

@@ -11,13 +11,13 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import OrganizationFactory
-from billing_project.testing import record_usage
 from billing_project.tests.openapi import assert_response_matches_schema
 from credits.models import CreditLedgerEntry
 from credits.services import credits_grant
 from invoices.models import Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceStatus, PendingLineItem
 from invoices.services import invoice_finalize, invoice_for_period_end, invoice_mark_paid, invoice_void
 from organizations.models import Role
+from usage.testing import record_usage
 
 from .conftest import ROLES, people_client, subscribe
 from .helpers import (

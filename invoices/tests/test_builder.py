@@ -12,13 +12,13 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from billing_project.testing import record_usage
 from invoices.builder import first_invoice, period_invoice, save_draft
 from invoices.models import Invoice, InvoiceStatus, PendingLineItem
 from invoices.services import invoice_for_period_end
 from plans.models import BillableMetric, Plan
 from plans.tests.factories import PlanChargeFactory, PlanFactory
 from subscriptions.services import next_period
+from usage.testing import record_usage
 
 from .conftest import subscribe
 from .helpers import (

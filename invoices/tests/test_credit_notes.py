@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.credit_notes import CreditLine, credit_note_issue, credit_note_refund
 from billing_project.errors import Conflict, ValidationFailed
 from credits.selectors import balance_of
 from credits.services import credits_grant
@@ -16,7 +17,6 @@ from invoices.models import CreditNote, Invoice, InvoiceReason, InvoiceStatus
 from invoices.services import invoice_reissue, invoice_void
 from invoices.tests.cycle_helpers import after_grace, customer_create, cycle, cycle_invoices, ok, plans_trial_days, utc
 from organizations.models import Role
-from payments.credit_notes import CreditLine, credit_note_issue, credit_note_refund
 from payments.gateways.sandbox import PM_DECLINE
 from payments.models import Payment, Refund
 from plans.demo import demo_catalogue_ensure
@@ -90,7 +90,7 @@ def test_a_full_refund_credits_the_whole_invoice_and_nothing_more(customer, cloc
 
 
 def test_a_refund_made_on_the_gateways_side_is_recorded_as_a_credit_note(customer, clock):
-    from payments.services import _refund_settled
+    from billing.services import _refund_settled
 
     invoice = paid_first_invoice(customer, clock)
     payment = Payment.objects.get(invoice=invoice, status="succeeded")
@@ -104,7 +104,7 @@ def test_a_refund_made_on_the_gateways_side_is_recorded_as_a_credit_note(custome
 
 
 def test_an_overpayment_given_back_has_no_credit_note(customer, clock):
-    from payments.services import payment_refund
+    from billing.services import payment_refund
 
     invoice = paid_first_invoice(customer, clock)
     duplicate = Payment.objects.create(

@@ -10,15 +10,15 @@ from datetime import timedelta
 import pytest
 
 from accounts.tests.factories import OrganizationFactory
+from billing.cycle import run_billing_cycle
+from billing.services import checkout_create, credits_purchase_checkout
 from billing_project.testing import run_concurrently
 from credits.models import CreditBalance, CreditLedgerEntry
-from invoices.cycle import run_billing_cycle
 from invoices.models import Invoice, InvoiceNumberSequence
 from invoices.tests.cycle_helpers import after_grace, plans_trial_days, utc, world_counts
 from payments.gateways import sandbox
 from payments.gateways.base import PAYMENT_SUCCEEDED
 from payments.models import Payment
-from payments.services import checkout_create, credits_purchase_checkout
 from plans.defaults import default_catalogue_ensure
 from plans.demo import demo_catalogue_ensure
 from plans.models import Plan

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from accounts.tests.factories import UserFactory
-from invoices.cycle import run_billing_cycle
+from billing.cycle import run_billing_cycle
 from invoices.models import Invoice
 from organizations.models import Organization
 from plans.demo import demo_catalogue_ensure

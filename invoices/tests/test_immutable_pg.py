@@ -81,7 +81,7 @@ def test_a_draft_stays_editable(org):
 
 
 def test_an_issued_credit_note_cannot_change(issued):
-    from payments.credit_notes import CreditLine, credit_note_issue
+    from billing.credit_notes import CreditLine, credit_note_issue
 
     note = credit_note_issue(
         invoice=issued, lines=[CreditLine(description="goodwill", amount_cents=300)], reason="goodwill"

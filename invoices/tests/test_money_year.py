@@ -17,6 +17,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
+from billing.credit_notes import credit_note_refund
 from credits.models import CreditLedgerEntry
 from credits.selectors import balance_of
 from credits.services import credits_expire_due, credits_grant
@@ -31,7 +32,6 @@ from invoices.tests.cycle_helpers import (
     usage_lines,
     utc,
 )
-from payments.credit_notes import credit_note_refund
 from payments.gateways.sandbox import PM_DECLINE, PM_OK
 from payments.models import Payment, Refund
 from plans.demo import demo_catalogue_ensure

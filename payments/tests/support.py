@@ -145,7 +145,7 @@ def utc(*args) -> datetime:
 def cycle(now: datetime, capture) -> None:
     """One billing cycle run at `now`, its on-commit tasks (charges, pay links, emails) run;
     `capture` is pytest-django's django_capture_on_commit_callbacks."""
-    from invoices.cycle import run_billing_cycle
+    from billing.cycle import run_billing_cycle
 
     with capture(execute=True):
         report = run_billing_cycle(now=now)

@@ -1,4 +1,4 @@
-"""payments.services.invoice_collect: charging an open invoice to the saved payment method
+"""billing.services.invoice_collect: charging an open invoice to the saved payment method
 off-session (renewals, dunning, proration invoices)."""
 
 from datetime import timedelta
@@ -7,9 +7,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from billing.services import invoice_collect
 from invoices.services import invoice_for_first_period
 from payments.models import Payment
-from payments.services import invoice_collect
 
 from .support import PRO_PRICE_CENTS, subscribe
 

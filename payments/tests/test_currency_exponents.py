@@ -9,12 +9,12 @@ from babel.numbers import get_currency_precision
 from django.core.exceptions import ValidationError
 from django.test import Client
 
+from billing.services import payment_refund
 from billing_project import money
 from invoices.models import Invoice
 from payments.gateways import GatewayError
 from payments.gateways.stripe_gateway import from_stripe_amount, to_stripe_amount
 from payments.models import Payment
-from payments.services import payment_refund
 from payments.stripe_events import normalize
 from plans.tests.factories import PlanFactory
 

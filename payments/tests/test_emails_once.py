@@ -5,16 +5,16 @@ from smtplib import SMTPServerDisconnected
 
 import pytest
 
+from billing.services import invoice_collect
 from invoices.builder import period_invoice
 from invoices.models import SentEmail
 from invoices.services import invoice_create
 from invoices.tasks import (
     send_invoice_issued_email,
-    send_payment_failed_email,
     send_payment_reminder_email,
     send_subscription_canceled_email,
 )
-from payments.services import invoice_collect
+from payments.tasks import send_payment_failed_email
 
 from .support import subscribe
 

@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from billing.services import payment_refund
 from invoices.models import Invoice
 from payments.gateways.base import GatewayError
 from payments.models import Payment, Refund
-from payments.services import payment_refund
 from plans.tests.factories import PlanFactory
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_create

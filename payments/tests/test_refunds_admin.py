@@ -3,9 +3,9 @@ the sandbox gateway (whose refund event settles it)."""
 
 import pytest
 
+from billing.services import invoice_collect
 from invoices.services import invoice_for_first_period
 from payments.models import Payment, Refund
-from payments.services import invoice_collect
 
 from .support import PRO_PRICE_CENTS, subscribe
 

@@ -9,12 +9,12 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from billing.services import invoice_collect_or_retry_later
 from credits.models import CreditLedgerEntry
 from invoices.models import Invoice
 from invoices.services import invoice_for_first_period
 from payments.gateways import gateway_names, get_gateway, sandbox
 from payments.models import Payment
-from payments.services import invoice_collect_or_retry_later
 from plans.tests.factories import PlanFactory
 from subscriptions.models import Subscription
 from webhooks.models import InboundEvent

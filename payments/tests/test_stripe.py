@@ -11,9 +11,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from billing.services import invoice_collect, payment_refund
 from invoices.models import Invoice
 from payments.models import Dispute, Payment, Refund
-from payments.services import invoice_collect, payment_refund
 from webhooks.models import InboundEvent
 
 from .fake_stripe import FAKE_WEBHOOK_SECRET, sign_event
@@ -174,7 +174,7 @@ def test_webhooks_are_refused_until_stripe_is_set_up(fake_stripe):
 def test_a_handler_that_raises_leaves_nothing_and_the_redelivery_succeeds(stripe_ready, owner, pro, monkeypatch):
     _, payment = stripe_checkout(owner, pro)
     events = stripe_ready.complete_checkout(payment.reference)
-    import payments.services as services
+    import billing.services as services
 
     real = services._payment_succeeded
 

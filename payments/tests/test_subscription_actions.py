@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from billing_project.testing import record_usage
 from invoices import rating
 from invoices.models import CreditNote, Invoice
 from invoices.services import invoice_for_first_period, invoice_mark_paid
 from payments.models import Payment
 from plans.models import Plan
 from subscriptions.models import Subscription
+from usage.testing import record_usage
 
 from .support import (
     CANCEL,

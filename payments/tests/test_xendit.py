@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
+from billing.services import payment_refund
 from invoices.models import Invoice
 from payments.models import Payment, Refund
-from payments.services import payment_refund
 from plans.tests.factories import PlanFactory
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_create
@@ -233,7 +233,7 @@ def test_a_callback_for_an_unknown_invoice_is_acknowledged_and_logged(fake_xendi
     before = state(payment)
     callback = fake_xendit.pay(payment.reference) | {"id": "579c8d61f23fa4ca35e52da4", "external_id": "invoice_123"}
 
-    with caplog.at_level(logging.WARNING, logger="payments.services"):
+    with caplog.at_level(logging.WARNING, logger="billing.services"):
         deliver_ok(fake_xendit, callback)
 
     assert "579c8d61f23fa4ca35e52da4" in caplog.text

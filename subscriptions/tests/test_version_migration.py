@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.subscriptions import subscription_change_plan, subscriptions_move_to_version
 from billing_project.errors import ValidationFailed
 from invoices.tests.cycle_helpers import (
     after_grace,
@@ -26,7 +27,6 @@ from plans.services import plan_revise
 from plans.tests.admin_forms import PLAN_ADMIN, messages_of, staff_client
 from plans.tests.factories import PlanFactory
 from subscriptions.models import PlanSegment, Status, Subscription, SubscriptionEvent
-from subscriptions.services import subscription_change_plan, subscriptions_move_to_version
 from subscriptions.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 import pytest
 
-import payments.services
+import billing.services
 from invoices.models import Invoice
 from payments.models import Payment
 from payments.tests.support import post_webhook, start_checkout, success_event_for
@@ -27,7 +27,7 @@ def checkout(owner, pro) -> Payment:
 def failed_event(checkout, monkeypatch) -> InboundEvent:
     """A success event for `checkout` whose processing failed (kept for a retry)."""
     with monkeypatch.context() as patch:
-        patch.setattr(payments.services, "gateway_event_apply", _crash)
+        patch.setattr(billing.services, "gateway_event_apply", _crash)
         assert post_webhook(*success_event_for(checkout)).status_code == 500
     inbound = InboundEvent.objects.get()
     assert inbound.outcome == "failed"
@@ -59,7 +59,7 @@ def test_reprocess_that_fails_again_keeps_the_event_failed_with_the_new_error(
     def crash_differently(**kwargs):
         raise ValueError("still broken")
 
-    monkeypatch.setattr(payments.services, "gateway_event_apply", crash_differently)
+    monkeypatch.setattr(billing.services, "gateway_event_apply", crash_differently)
 
     response = reprocess(staff_browser, failed_event)
 

@@ -209,15 +209,15 @@ def test_an_event_of_an_unknown_type_is_stored_as_ignored(checkout):
 
 
 def test_an_event_whose_processing_raises_is_500_and_stored_as_failed(checkout, monkeypatch):
-    import payments.services
+    import billing.services
 
-    real_apply = payments.services.gateway_event_apply
+    real_apply = billing.services.gateway_event_apply
 
     def apply_then_crash(**kwargs):
         real_apply(**kwargs)  # writes the payment, the invoice and the subscription...
         raise RuntimeError("ledger unavailable")  # ...then fails
 
-    monkeypatch.setattr(payments.services, "gateway_event_apply", apply_then_crash)
+    monkeypatch.setattr(billing.services, "gateway_event_apply", apply_then_crash)
 
     response = post_webhook(*success_event_for(checkout))
 
@@ -231,11 +231,11 @@ def test_an_event_whose_processing_raises_is_500_and_stored_as_failed(checkout, 
 
 
 def test_a_failed_event_is_processed_when_the_gateway_redelivers_it(checkout, monkeypatch):
-    import payments.services
+    import billing.services
 
     body, signature = success_event_for(checkout)
     with monkeypatch.context() as patch:
-        patch.setattr(payments.services, "gateway_event_apply", _crash)
+        patch.setattr(billing.services, "gateway_event_apply", _crash)
         assert post_webhook(body, signature).status_code == 500
 
     redelivery = post_webhook(body, signature)

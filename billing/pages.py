@@ -17,10 +17,10 @@ from billing_project.money import format_money
 from billing_project.redirects import safe_redirect_url
 from invoices.models import Invoice, InvoiceStatus
 from organizations.models import Organization
+from payments.gateways import sandbox
+from payments.gateways.base import PAYMENT_FAILED, PAYMENT_SUCCEEDED
+from payments.models import Payment, PaymentStatus
 
-from .gateways import sandbox
-from .gateways.base import PAYMENT_FAILED, PAYMENT_SUCCEEDED
-from .models import Payment, PaymentStatus
 from .services import with_query
 
 PORTAL_MAX_AGE = 3600
@@ -83,9 +83,10 @@ def _portal_organization(token: str) -> Organization:
 def _portal_action(request, organization: Organization) -> tuple[str, str]:
     """Apply the portal form's action: (message to show, URL to send the browser to)."""
     from subscriptions.selectors import live_subscription
-    from subscriptions.services import subscription_cancel, subscription_reactivate
+    from subscriptions.services import subscription_reactivate
 
     from .services import invoice_pay_link, payment_method_update
+    from .subscriptions import subscription_cancel
 
     action = request.POST.get("action")
     subscription = live_subscription(organization_id=organization.pk)

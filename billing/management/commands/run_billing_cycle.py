@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
-from invoices.cycle import run_billing_cycle
+from billing.cycle import run_billing_cycle
 
 
 class Command(BaseCommand):

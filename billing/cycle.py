@@ -21,6 +21,11 @@ from django.utils import timezone
 
 from apikeys.authentication import forget_organization_keys
 from billing_project.db import bulk_update_rows
+from invoices.builder import pending_items_of, period_invoice, save_draft, save_drafts, usage_lines_refresh_many
+from invoices.dunning import retries_exhausted
+from invoices.models import Invoice, InvoiceReason, InvoiceStatus
+from invoices.services import invoices_finalize_locked
+from invoices.tasks import send_subscription_canceled_email
 from subscriptions.models import Status, Subscription
 from subscriptions.services import (
     next_period,
@@ -30,12 +35,6 @@ from subscriptions.services import (
     subscription_transition,
 )
 from usage.services import usage_cutoffs_advance
-
-from .builder import pending_items_of, period_invoice, save_draft, save_drafts, usage_lines_refresh_many
-from .dunning import retries_exhausted
-from .models import Invoice, InvoiceReason, InvoiceStatus
-from .services import invoices_finalize_locked
-from .tasks import send_subscription_canceled_email
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ def _locked_subscription(subscription_id) -> Subscription | None:
 
 
 def _cancel(subscription: Subscription, *, reason: str, at: datetime) -> None:
-    from .services import invoices_stop_collecting
+    from invoices.services import invoices_stop_collecting
 
     subscription_transition(subscription=subscription, to_status=Status.CANCELED, reason=reason, at=at)
     invoices_stop_collecting(subscription=subscription)
@@ -243,7 +242,7 @@ def subscription_periods_close(*, subscription: Subscription, now: datetime) -> 
 def _enqueue_collections(invoices: list[Invoice], now: datetime) -> None:
     """Charge through tasks: gateways answer in hundreds of milliseconds, so charges run on
     the workers, not inside the cycle (inline when Celery is eager). One message a chunk."""
-    from payments.tasks import collect_invoices
+    from .tasks import collect_invoices
 
     due = [(str(invoice.pk), invoice.attempt_count + 1) for invoice in invoices]
     if due:

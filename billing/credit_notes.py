@@ -38,8 +38,7 @@ from invoices.models import (
     LineKind,
 )
 from invoices.services import credit_note_number_next, tax_for
-
-from .models import Payment, PaymentStatus, Refund
+from payments.models import Payment, PaymentStatus, Refund
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import User
-from accounts.services import user_register
+from billing.accounts import account_register
 from plans.demo import demo_catalogue_ensure
 
 DEMO_EMAIL = "demo@example.com"
@@ -68,7 +68,7 @@ class Command(BaseCommand):
                 return known_password
             return "(exists; password unchanged)"
         password = known_password if settings.DEBUG else _random_password()
-        user = user_register(email=email, password=password, name=name, company=company)
+        user = account_register(email=email, password=password, name=name, company=company)
         if is_staff:
             user.is_staff = True
             user.is_superuser = True

@@ -4,6 +4,9 @@ invoice, buying credit. Owners, admins and billing managers only."""
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 
+from billing import serializers as s
+from billing import services
+from billing.subscriptions import subscription_cancel, subscription_change_plan
 from billing_project.api.responses import ok
 from billing_project.api.schema import error_response
 from billing_project.errors import NotFound
@@ -15,10 +18,7 @@ from plans.models import Plan
 from subscriptions.models import Subscription
 from subscriptions.selectors import live_subscription
 from subscriptions.serializers import SubscriptionSerializer
-from subscriptions.services import subscription_cancel, subscription_change_plan, subscription_reactivate
-
-from . import serializers as s
-from . import services
+from subscriptions.services import subscription_reactivate
 
 IDEMPOTENCY_NOTE = (
     " Send `Idempotency-Key` to make a retry safe: the same key and body return the first answer, "
@@ -157,7 +157,7 @@ class SubscriptionUpgradeView(BillingActionView):
         responses={200: s.UpgradeOutputSerializer},
     )
     def put(self, request):
-        from payments.services import invoice_collect_or_retry_later
+        from billing.services import invoice_collect_or_retry_later
 
         data = s.UpgradeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

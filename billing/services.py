@@ -18,9 +18,8 @@ from billing_project.errors import Conflict, NotFound, ValidationFailed
 from invoices.models import Invoice, InvoiceReason, InvoiceStatus
 from invoices.services import invoice_mark_paid
 from organizations.models import Organization
-
-from .gateways import get_gateway, saves_payment_methods
-from .gateways.base import (
+from payments.gateways import get_gateway, saves_payment_methods
+from payments.gateways.base import (
     DISPUTE_CLOSED,
     DISPUTE_OPENED,
     PAYMENT_FAILED,
@@ -34,7 +33,7 @@ from .gateways.base import (
     Gateway,
     GatewayEvent,
 )
-from .models import Dispute, DisputeStatus, Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
+from payments.models import Dispute, DisputeStatus, Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +207,7 @@ def invoice_collect_or_retry_later(
 def _collect_by_link(invoice: Invoice, *, gateway: Gateway, attempt: int) -> Payment:
     """A gateway without saved payment methods (Xendit, Midtrans): each collection attempt
     is a new pay link, emailed to the customer. Runs in invoice_collect's transaction."""
-    from invoices.tasks import send_payment_link_email
+    from payments.tasks import send_payment_link_email
 
     payment = hosted_payment_create(
         invoice=invoice,
@@ -226,7 +225,7 @@ def _links_supersede(invoice: Invoice, keep: Payment | None = None) -> None:
     """The invoice's other open hosted pages are no longer to be paid: canceled here and
     closed at their gateways after commit (one paid anyway is refunded, see
     _payment_succeeded)."""
-    from .tasks import expire_payment_links
+    from payments.tasks import expire_payment_links
 
     stale = Payment.objects.filter(
         invoice=invoice, status=PaymentStatus.PENDING, kind__in=[PaymentKind.CHECKOUT, PaymentKind.PAY_LINK]
@@ -251,7 +250,7 @@ def payment_refund(
 ) -> Refund:
     """Return money of a succeeded payment through its gateway (at most what is left).
     A refund of money that paid an invoice goes with a credit note: use
-    payments.credit_notes.credit_note_refund, which calls this with it."""
+    billing.credit_notes.credit_note_refund, which calls this with it."""
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     refundable = payment.refundable_cents
     amount = refundable if amount_cents is None else amount_cents
@@ -465,7 +464,7 @@ def _has_unpaid(subscription) -> bool:
 
 
 def _payment_failed(payment: Payment, event: GatewayEvent) -> bool:
-    from invoices.tasks import send_payment_failed_email
+    from payments.tasks import send_payment_failed_email
 
     if payment.status != PaymentStatus.PENDING:
         return False

@@ -1,0 +1,201 @@
+"""Subscription changes that move money: cancel (invoicing the usage so far), change plan
+(crediting the unused time, invoicing the rest), move the subscribers of a plan version.
+Each closes a period the cycle has not rolled over yet first (billing.cycle)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from billing_project.errors import Conflict, ValidationFailed
+from invoices.services import (
+    invoice_final_for_cancellation,
+    invoice_for_plan_change,
+    invoices_stop_collecting,
+    renewal_drafts_drop_period,
+)
+from plans.models import Plan
+from subscriptions.models import LIVE_STATUSES, Status, Subscription
+from subscriptions.services import (
+    context_changed,
+    months_of,
+    record_event,
+    segment_switch,
+    subscription_transition,
+)
+
+from .credit_notes import unused_time_credit
+from .cycle import subscription_periods_close
+
+
+@transaction.atomic
+def subscription_cancel(
+    *, subscription: Subscription, at_period_end: bool, reason: str = "", actor=None, now: datetime | None = None
+) -> Subscription:
+    """Cancel at the end of the current period (access until then) or immediately: the
+    period's usage so far is invoiced at once, a renewal not yet issued (waiting for the
+    grace window) is dropped, and no further collection attempt is made on its open
+    invoices. Canceling twice is a 409. A period that ended before the billing cycle rolled
+    it over is closed first."""
+    now = now or timezone.now()
+    locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if subscription_periods_close(subscription=locked, now=now):
+        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if locked.status == Status.CANCELED:
+        raise Conflict("This subscription is already canceled.")
+    if at_period_end and locked.status != Status.INCOMPLETE:
+        if locked.cancel_at_period_end:
+            raise Conflict("This subscription is already set to cancel at the end of the period.")
+        locked.cancel_at_period_end = True
+        locked.canceled_at = now
+        locked.cancel_reason = reason[:500]
+        locked.save(update_fields=["cancel_at_period_end", "canceled_at", "cancel_reason", "updated_at"])
+        record_event(locked, "cancel_scheduled", reason=reason, actor=actor)
+        return locked
+    locked.canceled_at = now
+    locked.cancel_reason = reason[:500]
+    locked.save(update_fields=["canceled_at", "cancel_reason", "updated_at"])
+    if locked.status != Status.INCOMPLETE:
+        renewal_drafts_drop_period(subscription=locked, period_start=locked.current_period_start)
+        invoice_final_for_cancellation(subscription=locked, now=now)
+    canceled = subscription_transition(
+        subscription=locked, to_status=Status.CANCELED, reason=reason, actor=actor, at=now
+    )
+    invoices_stop_collecting(subscription=canceled)
+    return canceled
+
+
+@transaction.atomic
+def subscription_change_plan(
+    *, subscription: Subscription, new_plan: Plan, prorate: bool, actor=None, now: datetime | None = None, charge=True
+):
+    """Switch plans. `prorate`: now, with the unused time of what the old plan charged
+    coming back as a credit note and the rest of the period on the new one invoiced at once
+    (same interval only). Otherwise at the next period (the scheduled plan). Returns
+    (subscription, proration invoice or None). With `charge=False` (staff) the switch
+    happens now without any invoice. A period that ended before the billing cycle rolled
+    it over is closed first, so the change lands in the period it happens in."""
+    now = now or timezone.now()
+    locked = Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription.pk)
+    if subscription_periods_close(subscription=locked, now=now):
+        locked = Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription.pk)
+    if locked.status not in (Status.ACTIVE, Status.TRIALING, Status.PAST_DUE):
+        raise Conflict(f"A {locked.status} subscription cannot change plans.")
+    if not new_plan.is_active:
+        raise ValidationFailed.for_field("new_plan_id", "This plan is not available.")
+    if new_plan.pk == locked.plan_id:
+        raise ValidationFailed.for_field("new_plan_id", "The subscription is already on this plan.")
+    if new_plan.currency != locked.plan.currency:
+        raise ValidationFailed.for_field("new_plan_id", "The new plan is priced in another currency.")
+    old_plan = locked.plan
+    if not charge:
+        locked.plan = new_plan
+        locked.scheduled_plan = None
+        locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
+        segment_switch(locked, plan=new_plan, at=max(now, locked.current_period_start))
+        record_event(locked, "plan_changed", actor=actor, data={"from": old_plan.code, "to": new_plan.code})
+        context_changed(locked)
+        return locked, None
+    if not prorate or locked.status == Status.TRIALING:
+        locked.scheduled_plan = new_plan
+        locked.save(update_fields=["scheduled_plan", "updated_at"])
+        record_event(locked, "plan_change_scheduled", actor=actor, data={"to": new_plan.code})
+        return locked, None
+    if months_of(new_plan) != months_of(old_plan):
+        raise ValidationFailed.for_field(
+            "prorate", "Switching between monthly and yearly plans happens at the next period: use prorate=false."
+        )
+    unused_time_credit(subscription=locked, plan_name=old_plan.name, switch_at=now, actor=actor)
+    invoice = invoice_for_plan_change(subscription=locked, new_plan=new_plan, now=now)
+    locked.plan = new_plan
+    locked.scheduled_plan = None
+    locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
+    segment_switch(locked, plan=new_plan, at=now)
+    record_event(
+        locked, "plan_changed", actor=actor, data={"from": old_plan.code, "to": new_plan.code, "prorated": True}
+    )
+    context_changed(locked)
+    return locked, invoice
+
+
+def subscriptions_move_to_version(
+    *, from_plan: Plan, to_plan: Plan, at_renewal: bool, actor=None, now: datetime | None = None
+) -> int:
+    """Move the subscribers of a replaced version of a plan to its current version,
+    `to_plan` (same code and currency). `at_renewal`: each live subscription on `from_plan`
+    switches at its next period start, as its scheduled plan, unless another change is
+    scheduled (one scheduled onto an older version of the same plan is re-pointed).
+    Otherwise now: usage from `now` on is rated on `to_plan`; the base fee already invoiced
+    for the current period stands and `to_plan`'s price applies from the next period, so a
+    version with another interval can only be moved to at renewal. Either way a
+    subscription merely scheduled onto `from_plan` is re-pointed to `to_plan`. Each
+    subscription moves in its own transaction under its row lock (a period that ended
+    before the cycle rolled it over is closed first), so a rerun finishes a move that
+    stopped half way. Returns how many subscriptions moved or were scheduled to."""
+
+    now = now or timezone.now()
+    if to_plan.pk == from_plan.pk:
+        raise ValidationFailed("The subscribers are on this version already.")
+    if to_plan.code != from_plan.code or to_plan.replaced_by_id is not None:
+        raise ValidationFailed(f"Subscribers move only to the current version of '{from_plan.code}'.")
+    if to_plan.currency != from_plan.currency:
+        raise ValidationFailed("The current version is priced in another currency.")
+    if not at_renewal and months_of(to_plan) != months_of(from_plan):
+        raise ValidationFailed("The current version has another interval: move the subscribers at their next renewal.")
+    versions = {"code": to_plan.code, "from_version": from_plan.version, "to_version": to_plan.version}
+    candidates = (
+        Subscription.objects.filter(status__in=LIVE_STATUSES)
+        .filter(Q(plan=from_plan) | Q(scheduled_plan=from_plan))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+    def lock(subscription_id) -> Subscription:
+        return (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("scheduled_plan")
+            .get(pk=subscription_id)
+        )
+
+    def schedule(subscription: Subscription) -> None:
+        subscription.scheduled_plan = to_plan
+        subscription.save(update_fields=["scheduled_plan", "updated_at"])
+        record_event(subscription, "plan_version_migration_scheduled", actor=actor, data=versions)
+
+    moved = 0
+    for subscription_id in list(candidates):
+        with transaction.atomic():
+            locked = lock(subscription_id)
+            if subscription_periods_close(subscription=locked, now=now):
+                locked = lock(subscription_id)
+            if locked.status not in LIVE_STATUSES:
+                continue
+            scheduled = locked.scheduled_plan
+            if locked.plan_id != from_plan.pk:
+                if locked.scheduled_plan_id == from_plan.pk:
+                    schedule(locked)
+                    moved += 1
+                continue
+            same_plan_scheduled = scheduled is None or scheduled.code == to_plan.code
+            if at_renewal:
+                if same_plan_scheduled and locked.scheduled_plan_id != to_plan.pk:
+                    schedule(locked)
+                    moved += 1
+                continue
+            locked.plan = to_plan
+            if scheduled is not None and same_plan_scheduled:
+                locked.scheduled_plan = None  # it is on the current version now
+            locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
+            segment_switch(locked, plan=to_plan, at=max(now, locked.current_period_start))
+            record_event(
+                locked,
+                "plan_version_migrated",
+                actor=actor,
+                data={**versions, "from_plan": str(from_plan.pk), "to_plan": str(to_plan.pk)},
+            )
+            context_changed(locked)
+            moved += 1
+    return moved

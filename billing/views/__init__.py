@@ -1,0 +1,1 @@
+"""API views of the billing use cases, one module per area (routed by billing.urls)."""
