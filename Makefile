@@ -63,6 +63,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/python .ci/lazy_imports.py
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 
 format: install

@@ -1,4 +1,5 @@
-"""Shared test fixtures: API clients, users, organizations, service markers."""
+"""Shared test fixtures: API clients, users, service markers, and the shared test world
+(billing_project.tests.world): a team, the demo catalogue's paid plans, a customer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
+
+# The gateway test fixtures (fake servers, gateway settings), for every suite: pytest takes
+# `pytest_plugins` from the root conftest only.
+pytest_plugins = ["payments.tests.fixtures"]
 
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -119,3 +124,100 @@ def make_auth_client(db):
         return client
 
     return make
+
+
+# --- the shared world (billing_project.tests.world) ----------------------------------------
+
+
+@pytest.fixture
+def team(db):
+    """An organization ("Acme Team") with one member of each role; see world.Team."""
+    from billing_project.tests.world import new_team
+
+    return new_team()
+
+
+@pytest.fixture
+def org(team):
+    return team.org
+
+
+@pytest.fixture
+def owner(team):
+    """The team's owner, signed in, acting on the team's organization (world.Team.owner).
+    Suites that mean the owner's User by `owner` (credits, usage) define their own."""
+    return team.owner
+
+
+@pytest.fixture
+def other_team(db):
+    """A second team: its members belong to none of `team`'s organizations."""
+    from billing_project.tests.world import new_team
+
+    return new_team("Someone Else Ltd")
+
+
+@pytest.fixture
+def free_plan(db):
+    """The free default plan that the data migration creates in every database."""
+    from plans.models import Plan
+
+    return Plan.objects.get(code="free")
+
+
+@pytest.fixture
+def demo(db):
+    """The demo catalogue with its plans' trials taken off (checkout takes the first payment)."""
+    from billing_project.tests.world import paid_plans
+
+    return paid_plans()
+
+
+@pytest.fixture
+def pro(demo):
+    """The demo `pro` plan: $29.99 a month, call minutes 5c, SMS 1c, API calls 0.1c."""
+    return demo[0]
+
+
+@pytest.fixture
+def team_plan(demo):
+    """The demo `team` plan: $99.99 a month."""
+    return demo[1]
+
+
+@pytest.fixture
+def customer(demo):
+    """A customer of the public API (world.Customer): an organization, its owner and a
+    live API key, not subscribed yet."""
+    from billing_project.tests.world import customer_create
+
+    return customer_create()
+
+
+@pytest.fixture
+def staff(db):
+    """A superuser."""
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def staff_client(staff):
+    """A browser signed in to the admin as `staff`."""
+    from billing_project.tests.world import staff_client
+
+    return staff_client(staff)
+
+
+@pytest.fixture
+def clock(time_machine):
+    """time_machine's traveller, for tests that move through billing periods."""
+    return time_machine
+
+
+@pytest.fixture
+def media_in_tmp(settings, tmp_path):
+    """Rendered PDFs go to a temporary directory, never to the project's media/ (suites
+    that render them use it autouse)."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")

@@ -127,7 +127,7 @@ class ProfileView(APIView):
     def get(self, request):
         return ok(s.ProfileSerializer(request.user).data)
 
-    def _update(self, request, partial: bool):
+    def _update(self, request, *, partial: bool):
         data = s.ProfileUpdateInputSerializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
         user = services.user_update_profile(user=request.user, **data.validated_data)

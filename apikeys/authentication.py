@@ -21,11 +21,10 @@ import logging
 import pickle
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -34,32 +33,25 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk_live_", "sk_test_")
 # Bump the version when ServicePrincipal changes shape, so no process reads an old pickle.
-_CACHE_PREFIX = "apikey:v5:"
+_CACHE_PREFIX = "apikey:v6:"
 _MISSING = "missing"
 
 
 @dataclass(frozen=True)
 class ServicePrincipal:
-    """Who is calling a service endpoint: an API key of one organization, with the
-    organization's billing context that the hot paths need (its plan, its quota periods'
-    anchor and what bounds its open billing window: the instant before which usage is
-    invoiced, the live subscription's start), so a request needs one cache read for all.
-    Whatever changes that context calls `forget_organization_keys`."""
+    """Who is calling a service endpoint: an API key of one organization, with what the key
+    itself allows (scopes, mode, expiry). What the organization's billing says (its plan,
+    quota periods, usage cutoff) is the usage app's, cached beside it (usage.context)."""
 
     key_id: str
     organization_id: str
     scopes: frozenset[str]
     livemode: bool
-    expires_at: float | None  # epoch seconds
-    plan_id: str | None
-    usage_closed_before: float | None  # epoch seconds: the usage cutoff (invoiced before it)
-    period_anchor: float | None = None  # epoch seconds of the subscription's billing anchor
-    # Epoch seconds of the live subscription's start (None: none), where its usage begins.
-    subscription_started_at: float | None = None
+    expires_at: datetime | None
     key_hash: str = ""
-    # Epoch seconds until which the principal may be used without asking the database: the
-    # moment of the database read plus APIKEY_CACHE_SECONDS.
-    fresh_until: float = field(default=0.0, compare=False)
+    # Until when the principal may be used without asking the database: the moment of the
+    # database read plus APIKEY_CACHE_SECONDS.
+    fresh_until: datetime = field(default=datetime.min.replace(tzinfo=UTC), compare=False)
     # False for a principal taken from this process's memory, not yet confirmed against
     # the shared cache in this request (see `provisional_principal`).
     verified: bool = field(default=True, compare=False)
@@ -78,6 +70,12 @@ def _cache_key(key_hash: str) -> str:
     return _CACHE_PREFIX + key_hash
 
 
+def principal_cache_key(key_hash: str) -> str:
+    """The shared-cache key of a principal, for a caller reading it together with its own
+    entries in one round trip (`principal_for_hash(cached=...)`)."""
+    return _cache_key(key_hash)
+
+
 def _cache_call(method: str, *args, **kwargs):
     """A cache operation that tolerates a cache outage (the database is the truth)."""
     try:
@@ -91,38 +89,15 @@ def forget_cached_key(key_hash: str) -> None:
     _cache_call("delete", _cache_key(key_hash))
 
 
-def forget_organization_keys(organization_id) -> None:
-    """Drop the cached principals of every key of an organization (its plan or usage
-    cutoff changed). Runs again after commit, in case a request re-cached meanwhile."""
-    forget_organizations_keys([organization_id])
-
-
-def forget_organizations_keys(organization_ids) -> None:
-    """`forget_organization_keys` for many organizations, in one query."""
-    from .models import APIKey
-
-    hashes = list(APIKey.objects.filter(organization_id__in=list(organization_ids)).values_list("key_hash", flat=True))
-    if not hashes:
-        return
-
-    def forget():
-        _cache_call("delete_many", [_cache_key(key_hash) for key_hash in hashes])
-        for key_hash in hashes:
-            _provisional.pop(key_hash, None)
-
-    forget()
-    transaction.on_commit(forget)
-
-
 def _is_fresh(principal: ServicePrincipal) -> bool:
-    return principal.fresh_until > time.time()
+    return principal.fresh_until > datetime.now(UTC)
 
 
 def _load(key_hash: str) -> ServicePrincipal | None:
-    from .models import APIKey
+    from .models import APIKey, Mode
 
     # Taken before the read: the bound runs from the row the principal reflects.
-    fresh_until = time.time() + settings.APIKEY_CACHE_SECONDS
+    fresh_until = datetime.now(UTC) + timedelta(seconds=settings.APIKEY_CACHE_SECONDS)
     key = (
         APIKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True)
         .values("id", "organization_id", "scopes", "mode", "expires_at")
@@ -130,20 +105,12 @@ def _load(key_hash: str) -> ServicePrincipal | None:
     )
     if key is None:
         return None
-    from usage.selectors import service_context
-
-    expires: datetime | None = key["expires_at"]
-    context = service_context(organization_id=key["organization_id"])
     return ServicePrincipal(
         key_id=str(key["id"]),
         organization_id=str(key["organization_id"]),
         scopes=frozenset(key["scopes"]),
-        livemode=key["mode"] == "live",
-        expires_at=expires.timestamp() if expires else None,
-        plan_id=context.plan_id,
-        usage_closed_before=context.usage_closed_before,
-        period_anchor=context.period_anchor,
-        subscription_started_at=context.subscription_started_at,
+        livemode=key["mode"] == Mode.LIVE,
+        expires_at=key["expires_at"],
         key_hash=key_hash,
         fresh_until=fresh_until,
     )
@@ -157,10 +124,14 @@ def principal_for_secret(secret: str) -> ServicePrincipal | None:
     return principal_for_hash(hash_of(secret))
 
 
-def principal_for_hash(key_hash: str) -> ServicePrincipal | None:
+_UNREAD = object()
+
+
+def principal_for_hash(key_hash: str, *, cached=_UNREAD) -> ServicePrincipal | None:
     """The principal of a key, from the shared cache while fresh, or else the database (then
-    cached)."""
-    cached = _cache_call("get", _cache_key(key_hash))
+    cached). `cached`: the cache entry, when the caller read it already."""
+    if cached is _UNREAD:
+        cached = _cache_call("get", _cache_key(key_hash))
     if cached == _MISSING:
         return None
     if isinstance(cached, ServicePrincipal) and _is_fresh(cached):
@@ -243,8 +214,16 @@ def _touch(principal: ServicePrincipal) -> None:
     APIKey.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())
 
 
+def known_organization(key_hash: str) -> str | None:
+    """The organization of a key this process has verified before (a key never changes
+    organization), so a caller can name the organization's cache entries before reading
+    the principal; None when unknown here."""
+    remembered = _provisional.get(key_hash)
+    return remembered.organization_id if remembered is not None else None
+
+
 def check_not_expired(principal: ServicePrincipal) -> None:
-    if principal.expires_at is not None and principal.expires_at <= time.time():
+    if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
         raise AuthenticationFailed("This API key has expired.")
 
 
@@ -261,14 +240,14 @@ class APIKeyAuthentication(BaseAuthentication):
             raise AuthenticationFailed("Send the API key as 'Authorization: Bearer sk_live_...'.")
         if not secret.startswith(KEY_PREFIXES):
             raise AuthenticationFailed("This endpoint needs an API key (sk_live_... or sk_test_...), not a user token.")
-        principal = self.lookup(secret)
+        principal = self.lookup(secret, request)
         if principal is None:
             raise AuthenticationFailed("Invalid or revoked API key.")
         check_not_expired(principal)
         _touch(principal)
         return principal, principal
 
-    def lookup(self, secret: str) -> ServicePrincipal | None:
+    def lookup(self, secret: str, request) -> ServicePrincipal | None:
         return principal_for_secret(secret)
 
     def authenticate_header(self, request):
@@ -279,5 +258,5 @@ class ProvisionalAPIKeyAuthentication(APIKeyAuthentication):
     """For read-only endpoints that confirm the principal in their own Redis call
     (quota-check): may return an unverified principal; see `provisional_principal`."""
 
-    def lookup(self, secret: str) -> ServicePrincipal | None:
+    def lookup(self, secret: str, request) -> ServicePrincipal | None:
         return provisional_principal(secret)

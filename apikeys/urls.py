@@ -1,9 +1,10 @@
-from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from . import views
 
-urlpatterns = [
-    path("api-keys", views.APIKeyListCreateView.as_view(), name="apikey-list"),
-    path("api-keys/<uuid:key_id>", views.APIKeyDetailView.as_view(), name="apikey-detail"),
-    path("api-keys/<uuid:key_id>/rotate", views.APIKeyRotateView.as_view(), name="apikey-rotate"),
-]
+# Paths without a trailing slash and with uuid converters, as API.md has them:
+# api-keys (apikey-list), api-keys/<uuid:key_id> (apikey-detail), .../rotate (apikey-rotate).
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("api-keys", views.APIKeyViewSet, basename="apikey")
+
+urlpatterns = router.urls

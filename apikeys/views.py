@@ -1,7 +1,9 @@
 from drf_spectacular.utils import extend_schema
+from rest_framework import mixins
+from rest_framework.decorators import action
 
-from billing_project.api.pagination import EnvelopeLimitOffsetPagination, paginated_response
 from billing_project.api.responses import created, ok
+from billing_project.api.viewsets import ResourceViewSet
 from organizations.context import OrgScopedAPIView
 from organizations.models import MANAGER_ROLES
 
@@ -10,14 +12,16 @@ from . import services
 from .models import APIKey
 
 
-class APIKeyView(OrgScopedAPIView):
-    """API keys of the current organization (X-Current-Org); owners and admins only."""
-
+# API keys of the current organization (X-Current-Org); owners and admins only.
+class APIKeyViewSet(OrgScopedAPIView, mixins.ListModelMixin, ResourceViewSet):
     org_roles = MANAGER_ROLES
+    queryset = APIKey.objects.none()  # the model, for the schema; get_queryset scopes it
+    serializer_class = s.APIKeySerializer
+    lookup_url_kwarg = "key_id"
+    lookup_value_converter = "uuid"
 
-
-class APIKeyListCreateView(APIKeyView):
-    pagination_class = EnvelopeLimitOffsetPagination
+    def get_queryset(self):
+        return APIKey.objects.filter(organization=self.organization, revoked_at__isnull=True)
 
     @extend_schema(
         tags=["api-keys"],
@@ -25,9 +29,8 @@ class APIKeyListCreateView(APIKeyView):
         description="Active and expired keys; the secret is never shown again, only its `prefix`.",
         responses={200: s.APIKeySerializer(many=True)},
     )
-    def get(self, request):
-        queryset = APIKey.objects.filter(organization=self.organization, revoked_at__isnull=True)
-        return paginated_response(request=request, view=self, queryset=queryset, serializer_class=s.APIKeySerializer)
+    def list(self, request):
+        return super().list(request)
 
     @extend_schema(
         tags=["api-keys"],
@@ -36,7 +39,7 @@ class APIKeyListCreateView(APIKeyView):
         request=s.APIKeyCreateInputSerializer,
         responses={201: s.APIKeyCreatedSerializer},
     )
-    def post(self, request):
+    def create(self, request):
         data = s.APIKeyCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         key, secret = services.apikey_create(
@@ -45,15 +48,14 @@ class APIKeyListCreateView(APIKeyView):
         key.key = secret
         return created(s.APIKeyCreatedSerializer(key).data)
 
-
-class APIKeyDetailView(APIKeyView):
     @extend_schema(
         tags=["api-keys"],
         summary="Rename or re-scope an API key",
+        description="API keys of the current organization (X-Current-Org); owners and admins only.",
         request=s.APIKeyUpdateInputSerializer,
         responses={200: s.APIKeySerializer},
     )
-    def put(self, request, key_id):
+    def update(self, request, key_id):
         data = s.APIKeyUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         key = services.apikey_update(organization=self.organization, key_id=key_id, **data.validated_data)
@@ -68,12 +70,10 @@ class APIKeyDetailView(APIKeyView):
         ),
         responses={200: s.APIKeySerializer},
     )
-    def delete(self, request, key_id):
+    def destroy(self, request, key_id):
         key = services.apikey_revoke(organization=self.organization, key_id=key_id)
         return ok(s.APIKeySerializer(key).data, message="API key revoked successfully")
 
-
-class APIKeyRotateView(APIKeyView):
     @extend_schema(
         tags=["api-keys"],
         summary="Rotate an API key",
@@ -84,7 +84,8 @@ class APIKeyRotateView(APIKeyView):
         request=None,
         responses={200: s.APIKeyRotatedSerializer},
     )
-    def post(self, request, key_id):
+    @action(detail=True, methods=["post"])
+    def rotate(self, request, key_id):
         key, secret = services.apikey_rotate(organization=self.organization, key_id=key_id)
         return ok(
             s.APIKeyRotatedSerializer(

@@ -25,6 +25,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing_project.errors import Conflict, ValidationFailed
+from credits.models import CreditBalance
+from credits.services import credits_adjust, credits_refund, credits_return
 from invoices import rating
 from invoices.models import (
     CreditNote,
@@ -38,6 +40,7 @@ from invoices.models import (
     LineKind,
 )
 from invoices.services import credit_note_number_next, tax_for
+from invoices.tasks import render_credit_note_pdf, render_invoice_pdf
 from payments.models import Payment, PaymentStatus, Refund
 
 logger = logging.getLogger(__name__)
@@ -101,7 +104,6 @@ def _check_lines(invoice: Invoice, lines: list[CreditLine]) -> None:
 
 def _balance_takes(invoice: Invoice) -> bool:
     """Whether the organization's credit balance is in the invoice's currency."""
-    from credits.models import CreditBalance
 
     currency = (
         CreditBalance.objects.filter(organization_id=invoice.organization_id).values_list("currency", flat=True).first()
@@ -141,7 +143,6 @@ def credit_note_issue(
     is the part paid back). `tax_cents` splits an amount given tax included (see
     `gross_to_lines`). More than is left to credit is a 400; a draft or void invoice is a
     409. One transaction: the note, its number and every movement, or nothing."""
-    from credits.services import credits_adjust, credits_refund
 
     now = now or timezone.now()
     if reason not in CreditNoteReason.values:
@@ -254,8 +255,6 @@ def credit_note_issue(
     if credited:
         credits_refund(organization=invoice.organization, amount_cents=credited, reference=note.number, invoice=invoice)
     if returned:
-        from credits.services import credits_return
-
         credits_return(
             organization=invoice.organization,
             invoice=invoice,
@@ -263,7 +262,6 @@ def credit_note_issue(
             reference=note.number,
             idempotency_key=f"credit_note:{note.pk}",
         )
-    from invoices.tasks import render_credit_note_pdf, render_invoice_pdf
 
     render_credit_note_pdf.delay_on_commit(str(note.pk))
     render_invoice_pdf.delay_on_commit(str(invoice.pk))
@@ -275,7 +273,6 @@ def _refund_through_gateway(
 ) -> None:
     """Pay `amount` back through the payments that paid the invoice (`first`, then oldest
     first); what they cannot take any more goes to the credit balance."""
-    from credits.services import credits_refund
 
     from .services import payment_refund
 
@@ -374,7 +371,6 @@ def credit_note_refund(
 def refund_failed_to_balance(*, refund: Refund) -> None:
     """A credit note's refund failed at the gateway: the customer is still owed it, so the
     amount goes to the credit balance instead (and the credit note says so)."""
-    from credits.services import credits_refund
 
     if refund.credit_note_id is None:
         return

@@ -19,19 +19,19 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apikeys.authentication import forget_organization_keys
 from billing_project.db import bulk_update_rows
 from invoices.builder import pending_items_of, period_invoice, save_draft, save_drafts, usage_lines_refresh_many
 from invoices.dunning import retries_exhausted
 from invoices.models import Invoice, InvoiceReason, InvoiceStatus
-from invoices.services import invoices_finalize_locked
+from invoices.services import invoices_finalize_locked, invoices_stop_collecting
 from invoices.tasks import send_subscription_canceled_email
 from subscriptions.models import Status, Subscription
 from subscriptions.services import (
+    billing_context_notify,
     next_period,
-    record_event,
-    segment_switch,
-    segments_switch_many,
+    plan_segment_switch,
+    plan_segments_switch_many,
+    subscription_event_record,
     subscription_transition,
 )
 from usage.services import usage_cutoffs_advance
@@ -100,8 +100,6 @@ def _locked_subscription(subscription_id) -> Subscription | None:
 
 
 def _cancel(subscription: Subscription, *, reason: str, at: datetime) -> None:
-    from invoices.services import invoices_stop_collecting
-
     subscription_transition(subscription=subscription, to_status=Status.CANCELED, reason=reason, at=at)
     invoices_stop_collecting(subscription=subscription)
     send_subscription_canceled_email.delay_on_commit(str(subscription.pk))
@@ -115,7 +113,7 @@ def _advance(subscription: Subscription, *, save: bool = True, switches: list | 
     subscription.current_period_start, subscription.current_period_end = start, end
     if subscription.scheduled_plan_id:
         if switches is None:
-            segment_switch(subscription, plan=subscription.scheduled_plan, at=start)
+            plan_segment_switch(subscription=subscription, plan=subscription.scheduled_plan, at=start)
         else:
             switches.append((subscription, subscription.scheduled_plan, start))
         old_plan = subscription.plan
@@ -123,8 +121,10 @@ def _advance(subscription: Subscription, *, save: bool = True, switches: list | 
         subscription.scheduled_plan = None
         if old_plan.interval != subscription.plan.interval:
             subscription.billing_anchor = start
-        record_event(subscription, "plan_changed", data={"from": old_plan.code, "to": subscription.plan.code})
-        forget_organization_keys(subscription.organization_id)
+        subscription_event_record(
+            subscription=subscription, event="plan_changed", data={"from": old_plan.code, "to": subscription.plan.code}
+        )
+        billing_context_notify(subscription=subscription)
     subscription.updated_at = timezone.now()
     if save:
         subscription.save()
@@ -212,7 +212,7 @@ def _close_periods(subscription_ids: list, now: datetime) -> int:
                 else:
                     _advance(subscription, save=False, switches=switches)
                     moved.append(subscription)
-            segments_switch_many(switches)
+            plan_segments_switch_many(switches=switches)
             bulk_update_rows(
                 moved,
                 [
@@ -265,10 +265,10 @@ def _finalize_and_collect_many(invoice_ids: list, now: datetime) -> int:
             usage_lines_refresh_many(invoices)
             empty = [invoice for invoice in invoices if not invoice.lines.exists()]
             if empty:  # nothing to bill (a canceled period without usage): no invoice, but close the period
-                usage_cutoffs_advance({invoice.organization_id: invoice.period_end for invoice in empty})
+                usage_cutoffs_advance(cutoffs={invoice.organization_id: invoice.period_end for invoice in empty})
                 Invoice.objects.filter(pk__in=[invoice.pk for invoice in empty]).delete()
                 invoices = [invoice for invoice in invoices if invoice not in empty]
-            invoices_finalize_locked(invoices, now=now)
+            invoices_finalize_locked(invoices=invoices, now=now)
         _enqueue_collections([invoice for invoice in invoices if invoice.status == InvoiceStatus.OPEN], now)
         finalized += len(invoices)
     return finalized

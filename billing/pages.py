@@ -1,5 +1,6 @@
-"""Server-rendered pages: the sandbox gateway's hosted checkout, and the billing portal
-the sandbox gateway links to (reached with a signed, hour-long link from `billing/portal`)."""
+"""Server-rendered pages: the billing portal the sandbox gateway links to (reached with a
+signed, hour-long link from `billing/portal`). The sandbox gateway's hosted checkout plays
+the gateway's side and is at the edge: webhooks.sandbox_page."""
 
 from __future__ import annotations
 
@@ -16,57 +17,13 @@ from billing_project.errors import DomainError, NotFound
 from billing_project.money import format_money
 from billing_project.redirects import safe_redirect_url
 from invoices.models import Invoice, InvoiceStatus
+from invoices.pdf import invoice_pdf_store
 from organizations.models import Organization
 from payments.gateways import sandbox
-from payments.gateways.base import PAYMENT_FAILED, PAYMENT_SUCCEEDED
-from payments.models import Payment, PaymentStatus
-
-from .services import with_query
+from subscriptions.selectors import live_subscription
+from subscriptions.services import subscription_reactivate
 
 PORTAL_MAX_AGE = 3600
-
-
-@require_http_methods(["GET", "POST"])
-def sandbox_checkout(request, reference: str):
-    if not sandbox.is_enabled():  # the page pays at a click: it exists only where the sandbox is on
-        raise Http404("Unknown checkout.")
-    payment = (
-        Payment.objects.select_related("invoice", "organization").filter(gateway="sandbox", reference=reference).first()
-    )
-    if payment is None:
-        raise Http404("Unknown checkout.")
-    if request.method == "POST" and payment.status == PaymentStatus.PENDING:
-        if request.POST.get("action") == "pay":
-            sandbox.deliver(
-                PAYMENT_SUCCEEDED,
-                payment_reference=payment.reference,
-                amount_cents=payment.amount_cents,
-                currency=payment.currency,
-                payment_method=sandbox.PM_OK,
-            )
-            payment.refresh_from_db()
-            if safe_redirect_url(payment.success_url):  # as stored: re-checked against today's allow-list
-                return HttpResponseRedirect(with_query(payment.success_url, session_id=str(payment.pk)))
-        elif request.POST.get("action") == "decline":
-            sandbox.deliver(PAYMENT_FAILED, payment_reference=payment.reference, failure_reason=sandbox.DECLINE_REASON)
-            payment.refresh_from_db()
-            if safe_redirect_url(payment.cancel_url):
-                return HttpResponseRedirect(with_query(payment.cancel_url, session_id=str(payment.pk)))
-        return HttpResponseRedirect(request.path)
-    invoice = payment.invoice
-    context = {
-        "payment": payment,
-        "invoice": invoice,
-        "organization": payment.organization,
-        "amount": format_money(payment.amount_cents, payment.currency),
-        "description": invoice.get_reason_display(),
-        "lines": [
-            {"description": line.description, "amount": format_money(line.amount_cents, invoice.currency)}
-            for line in invoice.lines.all()
-        ],
-        "continue_url": with_query(payment.success_url, session_id=str(payment.pk)) if payment.success_url else "",
-    }
-    return render(request, "billing/sandbox_checkout.html", context)
 
 
 def _portal_organization(token: str) -> Organization:
@@ -82,8 +39,6 @@ def _portal_organization(token: str) -> Organization:
 
 def _portal_action(request, organization: Organization) -> tuple[str, str]:
     """Apply the portal form's action: (message to show, URL to send the browser to)."""
-    from subscriptions.selectors import live_subscription
-    from subscriptions.services import subscription_reactivate
 
     from .services import invoice_pay_link, payment_method_update
     from .subscriptions import subscription_cancel
@@ -118,8 +73,6 @@ def _charged_through_sandbox(subscription) -> bool:
 
 @require_http_methods(["GET", "POST"])
 def billing_portal(request, token: str):
-    from subscriptions.selectors import live_subscription
-
     organization = _portal_organization(token)
     # The app's "Return" link: only to an allowed redirect host, else no link at all.
     return_url = safe_redirect_url(request.GET.get("return_url"))
@@ -156,8 +109,6 @@ def billing_portal(request, token: str):
 
 
 def billing_portal_invoice_pdf(request, token: str, invoice_id):
-    from invoices.pdf import invoice_pdf_store
-
     organization = _portal_organization(token)
     invoice = Invoice.objects.filter(organization=organization, pk=invoice_id).exclude(status="draft").first()
     if invoice is None:

@@ -15,25 +15,22 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing_project.errors import Conflict, NotFound, ValidationFailed
-from invoices.models import Invoice, InvoiceReason, InvoiceStatus
-from invoices.services import invoice_mark_paid
+from billing_project.redirects import UnsafeRedirect, redirect_url_validate
+from credits.services import credits_purchase
+from invoices.builder import Draft
+from invoices.dunning import next_attempt_after
+from invoices.models import Invoice, InvoiceReason, InvoiceStatus, LineKind
+from invoices.rating import RatedLine
+from invoices.services import invoice_create, invoice_for_first_period, invoice_mark_paid, invoice_void
+from invoices.tasks import send_payment_reminder_email
 from organizations.models import Organization
 from payments.gateways import get_gateway, saves_payment_methods
-from payments.gateways.base import (
-    DISPUTE_CLOSED,
-    DISPUTE_OPENED,
-    PAYMENT_FAILED,
-    PAYMENT_METHOD_ATTACHED,
-    PAYMENT_METHOD_DETACHED,
-    PAYMENT_PENDING,
-    PAYMENT_SUCCEEDED,
-    REFUND_FAILED,
-    REFUND_SUCCEEDED,
-    REFUNDS_REPORTED,
-    Gateway,
-    GatewayEvent,
-)
+from payments.gateways.base import ChargeResult, EventType, Gateway, GatewayEvent, RefundResult, RefundResultStatus
 from payments.models import Dispute, DisputeStatus, Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
+from payments.tasks import expire_payment_links, send_payment_failed_email, send_payment_link_email
+from subscriptions.models import Status, Subscription
+from subscriptions.selectors import live_subscription
+from subscriptions.services import subscription_create, subscription_payment_method_save, subscription_transition
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +38,6 @@ logger = logging.getLogger(__name__)
 def redirect_url_check(url: str, field: str) -> str:
     """Success, cancel and return URLs may only send the browser to ALLOWED_REDIRECT_HOSTS
     (no open redirect), judged as a browser parses them (billing_project.redirects)."""
-    from billing_project.redirects import UnsafeRedirect, redirect_url_validate
 
     try:
         return redirect_url_validate(url)
@@ -143,9 +139,9 @@ def invoice_collect(*, invoice: Invoice, now: datetime | None = None, attempt: i
     """Charge an open invoice to its subscription's saved payment method (renewals and
     dunning). With `attempt`, only that collection attempt is made (a repeated task for an
     attempt already made does nothing); each attempt is recorded once; the next attempt
-    is scheduled before charging. The outcome arrives as an event. None when nothing was
+    is scheduled before charging. An outcome the gateway knows at once is applied here,
+    under the invoice's lock; a later one arrives as a webhook. None when nothing was
     charged (no saved method: the customer pays by link)."""
-    from invoices.dunning import next_attempt_after
 
     now = now or timezone.now()
     with transaction.atomic():
@@ -166,8 +162,6 @@ def invoice_collect(*, invoice: Invoice, now: datetime | None = None, attempt: i
             return _collect_by_link(invoice, gateway=get_gateway(subscription.gateway), attempt=attempt)
         if not method:
             if attempt > 1:  # no card to charge: remind the customer to pay by link
-                from invoices.tasks import send_payment_reminder_email
-
                 send_payment_reminder_email.delay_on_commit(str(invoice.pk))
             return None
         gateway = get_gateway(subscription.gateway or None)
@@ -178,9 +172,19 @@ def invoice_collect(*, invoice: Invoice, now: datetime | None = None, attempt: i
                 )
         except IntegrityError:
             return None
-        gateway.charge(payment=payment, payment_method=method)
+        result = gateway.charge(payment=payment, payment_method=method)
+        _charge_result_apply(payment, gateway=gateway, result=result)
         payment.refresh_from_db()
         return payment
+
+
+def _charge_result_apply(payment: Payment, *, gateway: Gateway, result: ChargeResult) -> None:
+    """Record a gateway's answer to a charge: its reference, and the outcome it knew at
+    once, applied as its webhook would be (that webhook, later, then changes nothing)."""
+    payment.reference = result.reference
+    payment.save(update_fields=["reference", "updated_at"])
+    if result.event is not None:
+        gateway_event_apply(gateway=gateway.name, event=result.event)
 
 
 def invoice_collect_or_retry_later(
@@ -207,7 +211,6 @@ def invoice_collect_or_retry_later(
 def _collect_by_link(invoice: Invoice, *, gateway: Gateway, attempt: int) -> Payment:
     """A gateway without saved payment methods (Xendit, Midtrans): each collection attempt
     is a new pay link, emailed to the customer. Runs in invoice_collect's transaction."""
-    from payments.tasks import send_payment_link_email
 
     payment = hosted_payment_create(
         invoice=invoice,
@@ -225,7 +228,6 @@ def _links_supersede(invoice: Invoice, keep: Payment | None = None) -> None:
     """The invoice's other open hosted pages are no longer to be paid: canceled here and
     closed at their gateways after commit (one paid anyway is refunded, see
     _payment_succeeded)."""
-    from payments.tasks import expire_payment_links
 
     stale = Payment.objects.filter(
         invoice=invoice, status=PaymentStatus.PENDING, kind__in=[PaymentKind.CHECKOUT, PaymentKind.PAY_LINK]
@@ -272,13 +274,25 @@ def payment_refund(
         is_overpayment=is_overpayment,
     )
     result = get_gateway(payment.gateway).refund(payment=payment, refund=refund)
+    _refund_result_apply(refund, gateway=payment.gateway, result=result)
     refund.refresh_from_db()
-    if refund.status == RefundStatus.PENDING and result.status in ("failed", "succeeded", "manual"):
-        # The gateway answered at once (a refund it cannot make is recorded as manual:
-        # staff return the money outside it, and it counts against what is refundable).
-        _refund_settled(refund, status=result.status, reason=result.failure_reason)
-        refund.refresh_from_db()
     return refund
+
+
+def _refund_result_apply(refund: Refund, *, gateway: str, result: RefundResult) -> None:
+    """Record a gateway's answer to a refund: its reference, then its outcome when known at
+    once, as an event (applied as its webhook would be) or as the answer's status (a refund
+    the gateway cannot make is recorded as manual: staff return the money outside it, and
+    it counts against what is refundable). A pending one ends with a webhook."""
+    if result.reference:
+        refund.reference = result.reference
+        refund.save(update_fields=["reference", "updated_at"])
+    if result.event is not None:
+        gateway_event_apply(gateway=gateway, event=result.event)
+        refund.refresh_from_db()
+    settled = (RefundResultStatus.FAILED, RefundResultStatus.SUCCEEDED, RefundResultStatus.MANUAL)
+    if refund.status == RefundStatus.PENDING and result.status in settled:
+        _refund_settled(refund, status=result.status, reason=result.failure_reason)
 
 
 # --- events --------------------------------------------------------------------------
@@ -287,7 +301,7 @@ def payment_refund(
 def gateway_event_apply(*, gateway: str, event: GatewayEvent) -> bool:
     """Apply one verified gateway event; returns False when there was nothing to do
     (unknown payment, an outcome already recorded). Runs in the caller's transaction."""
-    if event.type in (PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_PENDING):
+    if event.type in (EventType.PAYMENT_SUCCEEDED, EventType.PAYMENT_FAILED, EventType.PAYMENT_PENDING):
         payments = Payment.objects.select_for_update().filter(gateway=gateway)
         payment = None
         if event.payment_id:
@@ -300,31 +314,28 @@ def gateway_event_apply(*, gateway: str, event: GatewayEvent) -> bool:
         if payment is None:
             logger.warning("%s event %s for unknown payment %s", gateway, event.event_id, event.payment_reference)
             return False
-        if event.type == PAYMENT_SUCCEEDED:
+        if event.type == EventType.PAYMENT_SUCCEEDED:
             return _payment_succeeded(payment, event)
-        if event.type == PAYMENT_FAILED:
+        if event.type == EventType.PAYMENT_FAILED:
             return _payment_failed(payment, event)
         return False
-    if event.type in (DISPUTE_OPENED, DISPUTE_CLOSED):
+    if event.type in (EventType.DISPUTE_OPENED, EventType.DISPUTE_CLOSED):
         return _dispute_update(gateway, event)
-    if event.type in (PAYMENT_METHOD_ATTACHED, PAYMENT_METHOD_DETACHED):
+    if event.type in (EventType.PAYMENT_METHOD_ATTACHED, EventType.PAYMENT_METHOD_DETACHED):
         return _payment_method_event(gateway, event)
-    if event.type in (REFUND_SUCCEEDED, REFUND_FAILED):
+    if event.type in (EventType.REFUND_SUCCEEDED, EventType.REFUND_FAILED):
         refund = Refund.objects.select_for_update().filter(reference=event.refund_reference).first()
         if refund is None:
             logger.warning("%s refund event %s for unknown refund", gateway, event.event_id)
             return False
-        status = RefundStatus.SUCCEEDED if event.type == REFUND_SUCCEEDED else RefundStatus.FAILED
+        status = RefundStatus.SUCCEEDED if event.type == EventType.REFUND_SUCCEEDED else RefundStatus.FAILED
         return _refund_settled(refund, status=status, reason=event.failure_reason)
-    if event.type == REFUNDS_REPORTED:
+    if event.type == EventType.REFUNDS_REPORTED:
         return _refunds_reported(gateway, event)
     return False
 
 
 def _payment_succeeded(payment: Payment, event: GatewayEvent) -> bool:
-    from subscriptions.models import Status
-    from subscriptions.services import subscription_transition
-
     if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED):
         # A second event of the same success (Stripe: checkout.session.completed and
         # payment_intent.succeeded, in either order) may carry the card the first lacked.
@@ -369,8 +380,6 @@ def _payment_succeeded(payment: Payment, event: GatewayEvent) -> bool:
             is_overpayment=True,
         )
     if invoice.reason == InvoiceReason.CREDIT_PURCHASE:
-        from credits.services import credits_purchase
-
         credits_purchase(
             organization=invoice.organization,
             amount_cents=invoice.subtotal_cents,
@@ -391,7 +400,6 @@ def _payment_succeeded(payment: Payment, event: GatewayEvent) -> bool:
 
 def _save_checkout_card(payment: Payment) -> None:
     """A card saved at a checkout becomes the one renewals charge."""
-    from subscriptions.services import subscription_payment_method_save
 
     subscription = payment.invoice.subscription
     if (
@@ -409,23 +417,23 @@ def _dispute_update(gateway: str, event: GatewayEvent) -> bool:
     """A chargeback opened or closed at the gateway, recorded against its invoice."""
     payment = Payment.objects.filter(gateway=gateway, reference=event.payment_reference).first()
     status = DisputeStatus.OPEN
-    if event.type == DISPUTE_CLOSED:
+    if event.type == EventType.DISPUTE_CLOSED:
         outcome = str(((event.raw.get("data") or {}).get("object") or {}).get("status", ""))
         status = {"won": DisputeStatus.WON, "lost": DisputeStatus.LOST}.get(outcome, DisputeStatus.CLOSED)
-    dispute = Dispute.objects.select_for_update().filter(gateway=gateway, reference=event.refund_reference).first()
+    dispute = Dispute.objects.select_for_update().filter(gateway=gateway, reference=event.dispute_reference).first()
     if dispute is None:
         if payment is None:
-            logger.warning("%s dispute %s for an unknown payment", gateway, event.refund_reference)
+            logger.warning("%s dispute %s for an unknown payment", gateway, event.dispute_reference)
             return False
         dispute = Dispute(
             organization_id=payment.organization_id,
             payment=payment,
             invoice_id=payment.invoice_id,
             gateway=gateway,
-            reference=event.refund_reference,
+            reference=event.dispute_reference,
             amount_cents=event.amount_cents or 0,
             currency=event.currency or payment.currency,
-            reason=event.failure_reason[:100],
+            reason=event.dispute_reason[:100],
         )
     elif dispute.status == status:
         return False
@@ -439,21 +447,18 @@ def _payment_method_event(gateway: str, event: GatewayEvent) -> bool:
     """A card attached to or detached from the organization's gateway customer."""
     from djstripe.models import Customer
 
-    from subscriptions.selectors import live_subscription
-    from subscriptions.services import subscription_payment_method_save
-
-    customer = Customer.objects.filter(id=event.payment_reference).first() if gateway == "stripe" else None
+    customer = Customer.objects.filter(id=event.customer_reference).first() if gateway == "stripe" else None
     if customer is None or customer.subscriber_id is None:
         return False
     subscription = live_subscription(organization_id=customer.subscriber_id)
     if subscription is None or subscription.gateway not in ("", gateway):
         return False
-    if event.type == PAYMENT_METHOD_ATTACHED and not subscription.payment_method:
+    if event.type == EventType.PAYMENT_METHOD_ATTACHED and not subscription.payment_method:
         subscription_payment_method_save(
             subscription=subscription, gateway=gateway, payment_method=event.payment_method
         )
         return True
-    if event.type == PAYMENT_METHOD_DETACHED and subscription.payment_method == event.payment_method:
+    if event.type == EventType.PAYMENT_METHOD_DETACHED and subscription.payment_method == event.payment_method:
         subscription_payment_method_save(subscription=subscription, gateway=gateway, payment_method="")
         return True
     return False
@@ -464,8 +469,6 @@ def _has_unpaid(subscription) -> bool:
 
 
 def _payment_failed(payment: Payment, event: GatewayEvent) -> bool:
-    from payments.tasks import send_payment_failed_email
-
     if payment.status != PaymentStatus.PENDING:
         return False
     payment.status = PaymentStatus.FAILED
@@ -517,7 +520,9 @@ def _refunds_reported(gateway: str, event: GatewayEvent) -> bool:
         # A refund means the money was paid: a success notification lost or still on its
         # way is applied first, so status only moves forward (paid, then refunded).
         if Invoice.objects.filter(pk=payment.invoice_id, status=InvoiceStatus.OPEN).exists():
-            paid = GatewayEvent(event_id=event.event_id, type=PAYMENT_SUCCEEDED, payment_reference=payment.reference)
+            paid = GatewayEvent(
+                event_id=event.event_id, type=EventType.PAYMENT_SUCCEEDED, payment_reference=payment.reference
+            )
             changed = _payment_succeeded(payment, paid)
         else:
             payment.status, payment.succeeded_at = PaymentStatus.SUCCEEDED, timezone.now()
@@ -599,10 +604,6 @@ def checkout_create(
     fee) open, paid on the gateway's hosted page; a plan with trial days starts
     `trialing` at once without payment. An abandoned `incomplete` checkout is replaced;
     any other live subscription is a 409."""
-    from invoices.services import invoice_for_first_period, invoice_void
-    from subscriptions.models import Status
-    from subscriptions.selectors import live_subscription
-    from subscriptions.services import subscription_create, subscription_transition
 
     now = now or timezone.now()
     if not plan.is_active or plan.price_cents <= 0:
@@ -659,7 +660,6 @@ def checkout_create(
 def checkout_status(*, organization: Organization, session_id) -> dict:
     """`checkout/success`: where a checkout stands (`paid`, `pending`, `failed`, or the
     subscription's status for a trial) and its subscription."""
-    from subscriptions.models import Subscription
 
     try:
         uuid.UUID(str(session_id))
@@ -718,10 +718,6 @@ def credits_purchase_checkout(
 ) -> CheckoutResult:
     """A top-up of prepaid credit: an invoice for the amount, paid at checkout; the credit
     is added when the payment succeeds."""
-    from invoices.builder import Draft
-    from invoices.models import LineKind
-    from invoices.rating import RatedLine
-    from invoices.services import invoice_create
 
     if amount_cents <= 0:
         raise ValidationFailed.for_field("amount_cents", "Must be a positive whole number.")
@@ -745,7 +741,7 @@ def credits_purchase_checkout(
             )
         ],
     )
-    invoice = invoice_create(draft, now=now)
+    invoice = invoice_create(draft=draft, now=now)
     payment = hosted_payment_create(
         invoice=invoice,
         gateway=gateway,
@@ -760,8 +756,6 @@ def credits_purchase_checkout(
 
 
 def portal_url_for(*, organization: Organization, return_url: str, gateway_name: str | None = None) -> str:
-    from subscriptions.selectors import live_subscription
-
     redirect_url_check(return_url, "return_url")
     subscription = live_subscription(organization_id=organization.pk)
     gateway = get_gateway(gateway_name or (subscription.gateway if subscription and subscription.gateway else None))
@@ -770,8 +764,6 @@ def portal_url_for(*, organization: Organization, return_url: str, gateway_name:
 
 def payment_method_update(*, organization: Organization, payment_method_id: str):
     """Set the payment method renewals charge (validated by the subscription's gateway)."""
-    from subscriptions.selectors import live_subscription
-    from subscriptions.services import subscription_payment_method_save
 
     subscription = live_subscription(organization_id=organization.pk)
     if subscription is None:

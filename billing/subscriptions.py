@@ -1,6 +1,7 @@
 """Subscription changes that move money: cancel (invoicing the usage so far), change plan
-(crediting the unused time, invoicing the rest), move the subscribers of a plan version.
-Each closes a period the cycle has not rolled over yet first (billing.cycle)."""
+(crediting the unused time, invoicing the rest; from the API, charging it at once), move
+the subscribers of a plan version. Each closes a period the cycle has not rolled over yet
+first (billing.cycle)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing_project.errors import Conflict, ValidationFailed
+from invoices.models import Invoice, InvoiceStatus
 from invoices.services import (
     invoice_final_for_cancellation,
     invoice_for_plan_change,
@@ -20,15 +22,16 @@ from invoices.services import (
 from plans.models import Plan
 from subscriptions.models import LIVE_STATUSES, Status, Subscription
 from subscriptions.services import (
-    context_changed,
+    billing_context_notify,
     months_of,
-    record_event,
-    segment_switch,
+    plan_segment_switch,
+    subscription_event_record,
     subscription_transition,
 )
 
 from .credit_notes import unused_time_credit
 from .cycle import subscription_periods_close
+from .services import invoice_collect_or_retry_later
 
 
 @transaction.atomic
@@ -53,7 +56,7 @@ def subscription_cancel(
         locked.canceled_at = now
         locked.cancel_reason = reason[:500]
         locked.save(update_fields=["cancel_at_period_end", "canceled_at", "cancel_reason", "updated_at"])
-        record_event(locked, "cancel_scheduled", reason=reason, actor=actor)
+        subscription_event_record(subscription=locked, event="cancel_scheduled", reason=reason, actor=actor)
         return locked
     locked.canceled_at = now
     locked.cancel_reason = reason[:500]
@@ -95,14 +98,18 @@ def subscription_change_plan(
         locked.plan = new_plan
         locked.scheduled_plan = None
         locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
-        segment_switch(locked, plan=new_plan, at=max(now, locked.current_period_start))
-        record_event(locked, "plan_changed", actor=actor, data={"from": old_plan.code, "to": new_plan.code})
-        context_changed(locked)
+        plan_segment_switch(subscription=locked, plan=new_plan, at=max(now, locked.current_period_start))
+        subscription_event_record(
+            subscription=locked, event="plan_changed", actor=actor, data={"from": old_plan.code, "to": new_plan.code}
+        )
+        billing_context_notify(subscription=locked)
         return locked, None
     if not prorate or locked.status == Status.TRIALING:
         locked.scheduled_plan = new_plan
         locked.save(update_fields=["scheduled_plan", "updated_at"])
-        record_event(locked, "plan_change_scheduled", actor=actor, data={"to": new_plan.code})
+        subscription_event_record(
+            subscription=locked, event="plan_change_scheduled", actor=actor, data={"to": new_plan.code}
+        )
         return locked, None
     if months_of(new_plan) != months_of(old_plan):
         raise ValidationFailed.for_field(
@@ -113,12 +120,33 @@ def subscription_change_plan(
     locked.plan = new_plan
     locked.scheduled_plan = None
     locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
-    segment_switch(locked, plan=new_plan, at=now)
-    record_event(
-        locked, "plan_changed", actor=actor, data={"from": old_plan.code, "to": new_plan.code, "prorated": True}
+    plan_segment_switch(subscription=locked, plan=new_plan, at=now)
+    subscription_event_record(
+        subscription=locked,
+        event="plan_changed",
+        actor=actor,
+        data={"from": old_plan.code, "to": new_plan.code, "prorated": True},
     )
-    context_changed(locked)
+    billing_context_notify(subscription=locked)
     return locked, invoice
+
+
+def subscription_change_plan_and_collect(
+    *, subscription: Subscription, new_plan: Plan, prorate: bool, actor=None, now: datetime | None = None
+) -> tuple[Subscription, Invoice | None]:
+    """Change plans (subscription_change_plan), then charge the proration invoice the
+    change opened, at once. Not one transaction, on purpose: the change commits first, so a
+    gateway failure leaves the new plan in place and its invoice open, due again for the
+    billing cycle's retry (invoice_collect_or_retry_later). Returns the subscription and
+    the invoice (None for a change at the next period) as they stand afterwards."""
+    subscription, invoice = subscription_change_plan(
+        subscription=subscription, new_plan=new_plan, prorate=prorate, actor=actor, now=now
+    )
+    if invoice is not None and invoice.status == InvoiceStatus.OPEN:
+        invoice_collect_or_retry_later(invoice=invoice, now=now or timezone.now())
+        invoice.refresh_from_db()
+    subscription.refresh_from_db()
+    return subscription, invoice
 
 
 def subscriptions_move_to_version(
@@ -163,7 +191,9 @@ def subscriptions_move_to_version(
     def schedule(subscription: Subscription) -> None:
         subscription.scheduled_plan = to_plan
         subscription.save(update_fields=["scheduled_plan", "updated_at"])
-        record_event(subscription, "plan_version_migration_scheduled", actor=actor, data=versions)
+        subscription_event_record(
+            subscription=subscription, event="plan_version_migration_scheduled", actor=actor, data=versions
+        )
 
     moved = 0
     for subscription_id in list(candidates):
@@ -189,13 +219,13 @@ def subscriptions_move_to_version(
             if scheduled is not None and same_plan_scheduled:
                 locked.scheduled_plan = None  # it is on the current version now
             locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
-            segment_switch(locked, plan=to_plan, at=max(now, locked.current_period_start))
-            record_event(
-                locked,
-                "plan_version_migrated",
+            plan_segment_switch(subscription=locked, plan=to_plan, at=max(now, locked.current_period_start))
+            subscription_event_record(
+                subscription=locked,
+                event="plan_version_migrated",
                 actor=actor,
                 data={**versions, "from_plan": str(from_plan.pk), "to_plan": str(to_plan.pk)},
             )
-            context_changed(locked)
+            billing_context_notify(subscription=locked)
             moved += 1
     return moved

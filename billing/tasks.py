@@ -3,11 +3,11 @@ payments held them (`payments.tasks.*`)."""
 
 from celery import shared_task
 
+from invoices.models import Invoice
+
 
 def _collect(invoice_id: str, attempt: int, now: str | None) -> None:
     from django.utils.dateparse import parse_datetime
-
-    from invoices.models import Invoice
 
     from .services import invoice_collect_or_retry_later
 

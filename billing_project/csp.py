@@ -19,7 +19,7 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
             return response
         return super().process_response(request, response)
 
-    def get_policy_parts(self, request, response, report_only: bool = False) -> PolicyParts:
+    def get_policy_parts(self, request, response, report_only: bool = False) -> PolicyParts:  # noqa: FBT001, FBT002 - django-csp's signature
         parts = super().get_policy_parts(request, response, report_only=report_only)
         if report_only:
             return parts

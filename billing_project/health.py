@@ -30,6 +30,7 @@ from billing_project.api.request import client_ip
 from billing_project.api.responses import ok
 from billing_project.api.schema import error_response, message_response
 from billing_project.errors import DomainError, NotFound
+from payments.gateways import gateway_names, get_gateway
 
 STARTED_AT = time.monotonic()
 
@@ -76,7 +77,6 @@ def celery_status() -> dict:
 
 def gateway_statuses() -> dict:
     """Which payment gateways this server can use (keys present), without calling them."""
-    from payments.gateways import gateway_names, get_gateway
 
     statuses = {}
     for name in gateway_names():

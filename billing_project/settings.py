@@ -185,6 +185,10 @@ CATALOGUE_TTL = env.float("CATALOGUE_TTL", default=10.0)
 APIKEY_CACHE_SECONDS = env.int("APIKEY_CACHE_SECONDS", default=5)
 APIKEY_NEGATIVE_CACHE_SECONDS = env.int("APIKEY_NEGATIVE_CACHE_SECONDS", default=30 if REDIS_URL else 5)
 APIKEY_TOUCH_SECONDS = env.int("APIKEY_TOUCH_SECONDS", default=60)
+# The same bound for what the service endpoints cache about an organization's billing (its
+# plan, quota periods and usage cutoff; usage.context): changes delete it at once, and a
+# lost delete lasts at most this long.
+BILLING_CONTEXT_CACHE_SECONDS = env.int("BILLING_CONTEXT_CACHE_SECONDS", default=APIKEY_CACHE_SECONDS)
 
 # Invoices: days until an issued invoice is due, and the seller printed on invoices.
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=7)

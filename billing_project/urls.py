@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 
 from billing import pages
 from billing_project import health
+from webhooks import sandbox_page
 
 api_v1 = [
     path("", include("usage.urls")),  # first: the service hot paths resolve with the fewest tries
@@ -48,7 +49,7 @@ urlpatterns = [
     path("metrics", health.ops_only(ExportToDjangoView), name="metrics"),
     path("admin/", admin.site.urls),
     path("", include("webhooks.urls")),
-    path("sandbox/checkout/<slug:reference>", pages.sandbox_checkout, name="sandbox-checkout"),
+    path("sandbox/checkout/<slug:reference>", sandbox_page.sandbox_checkout, name="sandbox-checkout"),
     path("billing/portal/<str:token>", pages.billing_portal, name="billing-portal-page"),
     path(
         "billing/portal/<str:token>/invoices/<uuid:invoice_id>.pdf",

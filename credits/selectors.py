@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 
 from django.db.models import BigIntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -42,32 +42,20 @@ def balance_of(*, organization: Organization, now: datetime | None = None) -> tu
     return balance_cents - expired_cents, currency
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+def ledger_entries(*, organization: Organization) -> QuerySet[CreditLedgerEntry]:
+    """The organization's ledger entries, newest first (the API's lists filter and sort
+    them with credits.filters.LedgerEntryFilter)."""
+    return CreditLedgerEntry.objects.filter(organization=organization).order_by(
+        *ledger_order_by(sort_by="created_at", sort_order="desc")
+    )
 
 
-def ledger_entries(
-    *,
-    organization: Organization,
-    kind: str | None = None,
-    start_date: date | None = None,
-    end_date: date | None = None,
-    sort_by: str = "created_at",
-    sort_order: str = "desc",
-) -> QuerySet[CreditLedgerEntry]:
-    """The organization's ledger entries, optionally of one `kind`, created on
-    `start_date` .. `end_date` (UTC days, both inclusive), sorted by `created_at` or
-    `amount`; ties keep the order the entries were written in."""
+def ledger_order_by(*, sort_by: str, sort_order: str) -> tuple[str, str]:
+    """The ordering of ledger entries by `created_at` or `amount` (the signed amount),
+    `asc` or `desc`; ties keep the order the entries were written in."""
     if sort_by not in SORT_FIELDS:
         raise ValueError(f"sort_by must be one of {sorted(SORT_FIELDS)}")
     if sort_order not in SORT_ORDERS:
         raise ValueError(f"sort_order must be one of {SORT_ORDERS}")
-    queryset = CreditLedgerEntry.objects.filter(organization=organization)
-    if kind:
-        queryset = queryset.filter(kind=kind)
-    if start_date is not None:
-        queryset = queryset.filter(created_at__gte=_start_of(start_date))
-    if end_date is not None and end_date < date.max:
-        queryset = queryset.filter(created_at__lt=_start_of(end_date + timedelta(days=1)))
     prefix = "-" if sort_order == "desc" else ""
-    return queryset.order_by(f"{prefix}{SORT_FIELDS[sort_by]}", f"{prefix}sequence")
+    return f"{prefix}{SORT_FIELDS[sort_by]}", f"{prefix}sequence"

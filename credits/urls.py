@@ -1,9 +1,14 @@
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from . import views
 
+# credits/balance (credits-balance) and credits/transactions (credits-transactions): the
+# organization's credit; credits/spend is the API-key service endpoint (lean dispatch).
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("credits", views.CreditViewSet, basename="credits")
+
 urlpatterns = [
-    path("credits/balance", views.CreditBalanceView.as_view(), name="credits-balance"),
-    path("credits/transactions", views.CreditTransactionsView.as_view(), name="credits-transactions"),
+    *router.urls,
     path("credits/spend", views.CreditSpendView.as_view(), name="credits-spend"),
 ]

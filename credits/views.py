@@ -1,39 +1,42 @@
 from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
 
 from apikeys.authentication import APIKeyAuthentication
 from apikeys.permissions import requires_scope
 from billing_project.api.lean import LeanServiceView
-from billing_project.api.pagination import EnvelopeLimitOffsetPagination, paginated_response
 from billing_project.api.responses import ok
 from billing_project.api.schema import error_response
+from billing_project.api.viewsets import ResourceViewSet
 from billing_project.errors import PermissionDenied
 from organizations.context import OrgScopedAPIView
 from organizations.models import BILLING_ROLES, Organization
 
 from . import selectors, services
 from . import serializers as s
+from .filters import LedgerEntryFilter
+from .models import CreditLedgerEntry
 
 
-class CreditsPeopleView(OrgScopedAPIView):
-    """The credit of the current organization (X-Current-Org); owners, admins and billing."""
-
+# The credit of the current organization (X-Current-Org); owners, admins and billing.
+class CreditViewSet(OrgScopedAPIView, ResourceViewSet):
     org_roles = BILLING_ROLES
+    queryset = CreditLedgerEntry.objects.none()  # the model, for the schema; get_queryset scopes it
+    serializer_class = s.LedgerEntrySerializer
+    filterset_class = LedgerEntryFilter
 
+    def get_queryset(self):
+        return selectors.ledger_entries(organization=self.organization)
 
-class CreditBalanceView(CreditsPeopleView):
     @extend_schema(
         tags=["credits"],
         summary="Credit balance",
         description="Prepaid credit left, in minor units of `currency`.",
         responses={200: s.BalanceSerializer},
     )
-    def get(self, request):
+    @action(detail=False)
+    def balance(self, request):
         balance_cents, currency = selectors.balance_of(organization=self.organization)
         return ok({"balance_cents": balance_cents, "currency": currency})
-
-
-class CreditTransactionsView(CreditsPeopleView):
-    pagination_class = EnvelopeLimitOffsetPagination
 
     @extend_schema(
         tags=["credits"],
@@ -45,21 +48,11 @@ class CreditTransactionsView(CreditsPeopleView):
         parameters=[s.TransactionsQuerySerializer],
         responses={200: s.LedgerEntrySerializer(many=True)},
     )
-    def get(self, request):
-        query = s.TransactionsQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        filters = query.validated_data
-        entries = selectors.ledger_entries(
-            organization=self.organization,
-            kind=filters.get("type"),
-            start_date=filters.get("start_date"),
-            end_date=filters.get("end_date"),
-            sort_by=filters["sort_by"],
-            sort_order=filters["sort_order"],
-        )
-        return paginated_response(
-            request=request, view=self, queryset=entries, serializer_class=s.LedgerEntrySerializer
-        )
+    @action(detail=False)
+    def transactions(self, request):
+        entries = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(entries)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class CreditSpendView(LeanServiceView):

@@ -6,13 +6,15 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from subscriptions.models import Status
+
 
 def next_attempt_after(*, invoice, attempt: int, now: datetime) -> datetime | None:
     """When to try again after collection attempt `attempt` (1 = the first, when the
     invoice was issued) fails: DUNNING_RETRY_DAYS after the first attempt, then never.
     Never for an invoice of a canceled subscription: it stays open as a receivable."""
     subscription = invoice.subscription if invoice.subscription_id else None
-    if subscription is not None and subscription.status == "canceled":
+    if subscription is not None and subscription.status == Status.CANCELED:
         return None
     days = settings.DUNNING_RETRY_DAYS
     if attempt > len(days):

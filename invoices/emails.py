@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 
 from billing_project.money import format_money
 from organizations.models import Membership, Role
+from subscriptions.models import Subscription
 
 
 def recipients_of(organization) -> list[str]:
@@ -64,8 +65,6 @@ def invoice_issued_email(*, invoice_id: str) -> None:
 
 
 def subscription_canceled_email(*, subscription_id: str) -> None:
-    from subscriptions.models import Subscription
-
     subscription = Subscription.objects.select_related("organization", "plan").filter(pk=subscription_id).first()
     if subscription is None:
         return
@@ -81,9 +80,9 @@ def subscription_canceled_email(*, subscription_id: str) -> None:
 
 def payment_reminder_email(*, invoice_id: str) -> None:
     """An open invoice with no payment method to charge: ask the customer to pay it."""
-    from .models import Invoice
+    from .models import Invoice, InvoiceStatus
 
-    invoice = Invoice.objects.select_related("organization").filter(pk=invoice_id, status="open").first()
+    invoice = Invoice.objects.select_related("organization").filter(pk=invoice_id, status=InvoiceStatus.OPEN).first()
     if invoice is None:
         return
     context = {

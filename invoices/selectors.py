@@ -2,17 +2,19 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, Sum
 
+from credits.selectors import balance_of
+from plans.models import Plan
+from subscriptions.selectors import entitled_subscription
+
 from .models import CreditNote, Invoice, InvoiceStatus
 
 VISIBLE = ~Q(status=InvoiceStatus.DRAFT)
 
 
-def invoices_of(*, organization, status: str | None = None):
-    """Issued invoices (drafts stay internal), newest first."""
-    queryset = Invoice.objects.filter(VISIBLE, organization=organization).order_by("-finalized_at", "-created_at")
-    if status:
-        queryset = queryset.filter(status=status)
-    return queryset
+def invoices_of(*, organization):
+    """Issued invoices (drafts stay internal), newest first (the API's list filters them
+    with invoices.filters.InvoiceFilter)."""
+    return Invoice.objects.filter(VISIBLE, organization=organization).order_by("-finalized_at", "-created_at")
 
 
 def invoice_of(*, organization, invoice_id) -> Invoice | None:
@@ -23,17 +25,15 @@ def invoice_of(*, organization, invoice_id) -> Invoice | None:
     )
 
 
-def credit_notes_of(*, organization, invoice_id=None):
-    """The organization's credit notes, newest first."""
-    queryset = (
+def credit_notes_of(*, organization):
+    """The organization's credit notes, newest first (the API's list filters them with
+    invoices.filters.CreditNoteFilter)."""
+    return (
         CreditNote.objects.filter(organization=organization)
         .select_related("invoice")
         .prefetch_related("lines")
         .order_by("-issued_at", "-number")
     )
-    if invoice_id is not None:
-        queryset = queryset.filter(invoice_id=invoice_id)
-    return queryset
 
 
 def credit_note_of(*, organization, credit_note_id) -> CreditNote | None:
@@ -57,8 +57,6 @@ def upcoming_invoice(*, organization, now) -> dict | None:
     """What the subscription's current period would be invoiced if it ended now: built by
     the same builder as the real invoice, with tax and the credit the balance would cover.
     Never stored. None without a subscription in a billed state."""
-    from credits.selectors import balance_of
-    from subscriptions.selectors import entitled_subscription
 
     from .builder import period_invoice
     from .services import tax_for
@@ -66,7 +64,6 @@ def upcoming_invoice(*, organization, now) -> dict | None:
     subscription = entitled_subscription(organization_id=organization.pk)
     if subscription is None:
         return None
-    from plans.models import Plan
 
     draft = period_invoice(subscription, usage_until=now)
     plans = Plan.objects.in_bulk([plan_id for plan_id, _start, _end in draft.segments])

@@ -171,6 +171,8 @@ class UpcomingInvoiceSerializer(serializers.Serializer):
     next_payment_attempt = serializers.DateTimeField(help_text="When it will be issued: the period end.")
 
 
+# The queries of GET /credit-notes and /invoices, for the OpenAPI schema; invoices.filters
+# reads them (the same parameters: invoices/tests/test_filters.py).
 class CreditNoteListQuerySerializer(serializers.Serializer):
     invoice_id = serializers.UUIDField(required=False)
 

@@ -13,6 +13,9 @@ from django.utils import timezone
 
 from billing_project.db import bulk_update_rows
 from billing_project.errors import Conflict
+from credits.models import CreditBalance
+from credits.services import credits_apply_to_invoice, credits_issue_from_invoice, credits_return
+from usage.services import usage_cutoffs_advance
 
 from . import rating
 from .builder import Draft, final_usage_invoice, first_invoice, period_invoice, plan_change_invoice, save_draft
@@ -104,14 +107,11 @@ FINALIZED_FIELDS = [
 ]
 
 
-def invoices_finalize_locked(invoices: list[Invoice], *, now: datetime) -> list[Invoice]:
+def invoices_finalize_locked(*, invoices: list[Invoice], now: datetime) -> list[Invoice]:
     """Issue drafts the caller has locked (with their organizations loaded): number them,
     add tax, apply credits, close their usage periods and queue their PDFs and emails.
     One implementation for one invoice (checkout, plan change) and for the thousands of
     the billing cycle, which is why it works on a list with a fixed number of queries."""
-    from credits.models import CreditBalance
-    from credits.services import credits_apply_to_invoice, credits_issue_from_invoice
-    from usage.services import usage_cutoffs_advance
 
     invoices = [invoice for invoice in invoices if invoice.status == InvoiceStatus.DRAFT]
     if not invoices:
@@ -172,7 +172,7 @@ def invoices_finalize_locked(invoices: list[Invoice], *, now: datetime) -> list[
         if usage_end is not None:
             cutoffs[invoice.organization_id] = max(usage_end, cutoffs.get(invoice.organization_id, usage_end))
     bulk_update_rows(invoices, FINALIZED_FIELDS)
-    usage_cutoffs_advance(cutoffs)
+    usage_cutoffs_advance(cutoffs=cutoffs)
     ids = [str(invoice.pk) for invoice in invoices]
     if len(ids) == 1:
         render_invoice_pdf.delay_on_commit(ids[0])
@@ -193,19 +193,19 @@ def invoice_finalize(*, invoice: Invoice, now: datetime | None = None) -> Invoic
     """
     now = now or timezone.now()
     invoice = Invoice.objects.select_for_update(of=("self",)).select_related("organization").get(pk=invoice.pk)
-    invoices_finalize_locked([invoice], now=now)
+    invoices_finalize_locked(invoices=[invoice], now=now)
     return invoice
 
 
 @transaction.atomic
-def invoice_create(draft: Draft, *, finalize: bool = True, now: datetime | None = None) -> Invoice:
+def invoice_create(*, draft: Draft, finalize: bool = True, now: datetime | None = None) -> Invoice:
     """Store a draft and (by default) finalize it in the same transaction."""
     invoice = save_draft(draft)
     return invoice_finalize(invoice=invoice, now=now) if finalize else invoice
 
 
 def invoice_for_first_period(*, subscription, now: datetime | None = None) -> Invoice:
-    return invoice_create(first_invoice(subscription), now=now)
+    return invoice_create(draft=first_invoice(subscription), now=now)
 
 
 def invoice_for_period_end(*, subscription, finalize: bool = True, now: datetime | None = None) -> Invoice:
@@ -217,7 +217,7 @@ def invoice_for_period_end(*, subscription, finalize: bool = True, now: datetime
     if existing.exists():
         raise Conflict("This period has already been invoiced.")
     try:
-        return invoice_create(period_invoice(subscription), finalize=finalize, now=now)
+        return invoice_create(draft=period_invoice(subscription), finalize=finalize, now=now)
     except IntegrityError:
         # The one-invoice-per-period constraint refused a concurrent second invoice.
         if existing.exists():
@@ -247,7 +247,6 @@ def invoice_mark_paid(*, invoice: Invoice, amount_cents: int | None = None, now:
 def invoice_void(*, invoice: Invoice, now: datetime | None = None) -> Invoice:
     """Cancel an unpaid invoice. Its number stays used (numbers are never reused); credits
     it consumed are returned to the balance."""
-    from credits.services import credits_return
 
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status == InvoiceStatus.VOID:
@@ -331,7 +330,7 @@ def invoice_final_for_cancellation(*, subscription, now: datetime | None = None)
     draft = final_usage_invoice(subscription, until=max(now, subscription.current_period_start))
     if not draft.lines:
         return None
-    return invoice_create(draft, now=now)
+    return invoice_create(draft=draft, now=now)
 
 
 def invoice_for_plan_change(*, subscription, new_plan, now: datetime | None = None) -> Invoice | None:
@@ -342,4 +341,4 @@ def invoice_for_plan_change(*, subscription, new_plan, now: datetime | None = No
     draft = plan_change_invoice(subscription, new_plan=new_plan, switch_at=now)
     if not draft.lines:
         return None
-    return invoice_create(draft, now=now)
+    return invoice_create(draft=draft, now=now)

@@ -1,13 +1,12 @@
-from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from . import views
 
-urlpatterns = [
-    path("invoices", views.InvoiceListView.as_view(), name="invoice-list"),
-    path("invoices/upcoming", views.UpcomingInvoiceView.as_view(), name="invoice-upcoming"),
-    path("invoices/<uuid:invoice_id>", views.InvoiceDetailView.as_view(), name="invoice-detail"),
-    path("invoices/<uuid:invoice_id>/pdf", views.InvoicePDFView.as_view(), name="invoice-pdf"),
-    path("credit-notes", views.CreditNoteListView.as_view(), name="credit-note-list"),
-    path("credit-notes/<uuid:credit_note_id>", views.CreditNoteDetailView.as_view(), name="credit-note-detail"),
-    path("credit-notes/<uuid:credit_note_id>/pdf", views.CreditNotePDFView.as_view(), name="credit-note-pdf"),
-]
+# invoices (invoice-list), invoices/upcoming (invoice-upcoming), invoices/<uuid:invoice_id>
+# (invoice-detail), .../pdf (invoice-pdf); the same for credit-notes (credit-note-*).
+# No trailing slashes. POST invoices/<uuid:invoice_id>/pay is billing's (it moves money).
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("invoices", views.InvoiceViewSet, basename="invoice")
+router.register("credit-notes", views.CreditNoteViewSet, basename="credit-note")
+
+urlpatterns = router.urls

@@ -23,3 +23,8 @@ def pending_invitations_of(*, organization: Organization):
     return Invitation.objects.filter(
         organization=organization, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
     )
+
+
+def personal_organization_of(*, user: User) -> Organization:
+    """The personal organization registration made for `user`."""
+    return Organization.objects.get(memberships__user=user, is_personal=True)

@@ -10,13 +10,11 @@ class PaymentsConfig(AppConfig):
         from django.conf import settings
         from django.core.exceptions import ValidationError
 
+        # Apps' modules load once the registry is ready, so AppConfig.ready imports them here.
         from plans.hooks import register_currency_validator
 
         from . import checks  # noqa: F401 - registers the system checks
         from .gateways import charges_currency
-        from .stripe_events import connect_signals
-
-        connect_signals()
 
         def default_gateway_charges(currency: str) -> None:
             """A plan is priced only in a currency the default gateway can charge."""

@@ -1,12 +1,12 @@
 from celery import shared_task
 
+from billing_project.errors import DomainError
+
 
 @shared_task(ignore_result=True, acks_late=True)
 def expire_payment_links(payment_ids: list) -> None:
     """Close superseded hosted pages at their gateways (best effort)."""
     import logging
-
-    from billing_project.errors import DomainError
 
     from .gateways import get_gateway
     from .models import Payment

@@ -28,7 +28,13 @@ def plan_for_organization(*, organization_id) -> Plan | None:
     return Plan.objects.filter(pk=plan_id).first() if plan_id else None
 
 
-def plans_public(*, active: bool | None = None, current_only: bool = True):
+def plan_of(*, plan_id) -> Plan | None:
+    """Any plan by id: a current or replaced version, active or not (the use cases say
+    which they take)."""
+    return Plan.objects.filter(pk=plan_id).first()
+
+
+def plans_public(*, current_only: bool = True) -> QuerySet:
     """Plans with the charges that apply: those on inactive metrics are left out, as the
     catalogue (and so quota enforcement and invoicing) leaves them out. Only current
     versions, unless `current_only` is false (a replaced version still answers by id: its
@@ -37,9 +43,21 @@ def plans_public(*, active: bool | None = None, current_only: bool = True):
     queryset = Plan.objects.prefetch_related(Prefetch("charges", queryset=charges))
     if current_only:
         queryset = queryset.filter(replaced_by__isnull=True)
-    if active is not None:
-        queryset = queryset.filter(is_active=active)
     return queryset
+
+
+def plan_public(*, plan_id) -> Plan | None:
+    """One plan as `plans_public` shows it, a replaced version included."""
+    return plans_public(current_only=False).filter(pk=plan_id).first()
+
+
+def entitlements_of(*, organization_id) -> dict:
+    """The organization's plan (id, code, name) and its features; without a plan (no
+    default plan configured), `plan` is None and there are no features."""
+    terms = plan_terms_for_organization(organization_id=organization_id)
+    if terms is None:
+        return {"plan": None, "features": {}}
+    return {"plan": {"id": terms.id, "code": terms.code, "name": terms.name}, "features": terms.features}
 
 
 def plans_with_live_subscription_counts(queryset: QuerySet | None = None) -> QuerySet:

@@ -69,6 +69,7 @@ class PlanSerializer(serializers.ModelSerializer):
         return {charge.metric.code: charge.included_quantity for charge in plan.charges.all()}
 
 
+# The query of GET /plans, for the OpenAPI schema; plans.filters.PlanFilter reads it.
 class PlanListQuerySerializer(serializers.Serializer):
     active = serializers.BooleanField(required=False, allow_null=True, default=None)
 

@@ -1,9 +1,13 @@
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from . import views
 
+# plans (plan-list) and plans/<uuid:plan_id> (plan-detail), without trailing slashes.
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("plans", views.PlanViewSet, basename="plan")
+
 urlpatterns = [
-    path("plans", views.PlanListView.as_view(), name="plan-list"),
-    path("plans/<uuid:plan_id>", views.PlanDetailView.as_view(), name="plan-detail"),
-    path("entitlements", views.EntitlementsView.as_view(), name="entitlements"),
+    *router.urls,
+    path("entitlements", views.EntitlementViewSet.as_view({"get": "retrieve"}), name="entitlements"),
 ]

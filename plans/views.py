@@ -1,23 +1,30 @@
 from drf_spectacular.utils import extend_schema
+from rest_framework import mixins
 from rest_framework.permissions import AllowAny
-from rest_framework.views import APIView
 
-from billing_project.api.pagination import EnvelopeLimitOffsetPagination, paginated_response
 from billing_project.api.responses import ok
+from billing_project.api.viewsets import ResourceViewSet
 from billing_project.errors import NotFound
 from organizations.context import OrgScopedAPIView
 
 from . import selectors
 from . import serializers as s
+from .filters import PlanFilter
+from .models import Plan
 
 
-class PublicPlansView(APIView):
+# The public catalogue: no authentication.
+class PlanViewSet(mixins.ListModelMixin, ResourceViewSet):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    queryset = Plan.objects.none()  # the model, for the schema; get_queryset reads the catalogue
+    serializer_class = s.PlanSerializer
+    filterset_class = PlanFilter
+    lookup_url_kwarg = "plan_id"
+    lookup_value_converter = "uuid"
 
-
-class PlanListView(PublicPlansView):
-    pagination_class = EnvelopeLimitOffsetPagination
+    def get_queryset(self):
+        return selectors.plans_public()
 
     @extend_schema(
         tags=["plans"],
@@ -30,14 +37,9 @@ class PlanListView(PublicPlansView):
         responses={200: s.PlanSerializer(many=True)},
         auth=[],
     )
-    def get(self, request):
-        query = s.PlanListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        plans = selectors.plans_public(active=query.validated_data["active"])
-        return paginated_response(request=request, view=self, queryset=plans, serializer_class=s.PlanSerializer)
+    def list(self, request):
+        return super().list(request)
 
-
-class PlanDetailView(PublicPlansView):
     @extend_schema(
         tags=["plans"],
         summary="One plan",
@@ -45,24 +47,19 @@ class PlanDetailView(PublicPlansView):
         responses={200: s.PlanSerializer},
         auth=[],
     )
-    def get(self, request, plan_id):
-        plan = selectors.plans_public(current_only=False).filter(pk=plan_id).first()
+    def retrieve(self, request, plan_id):
+        plan = selectors.plan_public(plan_id=plan_id)
         if plan is None:
             raise NotFound("Plan not found.")
         return ok(s.PlanSerializer(plan).data)
 
 
-class EntitlementsView(OrgScopedAPIView):
+class EntitlementViewSet(OrgScopedAPIView, ResourceViewSet):
     @extend_schema(
         tags=["plans"],
         summary="What your plan entitles",
         description="The current organization's plan and its features.",
         responses={200: s.EntitlementsSerializer},
     )
-    def get(self, request):
-        terms = selectors.plan_terms_for_organization(organization_id=self.organization.pk)
-        data = {
-            "plan": {"id": terms.id, "code": terms.code, "name": terms.name} if terms else None,
-            "features": terms.features if terms else {},
-        }
-        return ok(data)
+    def retrieve(self, request):
+        return ok(selectors.entitlements_of(organization_id=self.organization.pk))

@@ -8,7 +8,7 @@ from django.shortcuts import render
 from billing_project.errors import DomainError
 
 from .models import Status, Subscription, SubscriptionEvent
-from .services import record_event
+from .services import subscription_event_record
 
 
 class ExtendTrialForm(forms.Form):
@@ -121,6 +121,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
                 locked.current_period_end += delta
                 locked.billing_anchor += delta
                 locked.save(update_fields=["trial_end", "current_period_end", "billing_anchor", "updated_at"])
-                record_event(locked, "trial_extended", actor=request.user, data={"days": data["days"]})
+                subscription_event_record(
+                    subscription=locked, event="trial_extended", actor=request.user, data={"days": data["days"]}
+                )
 
         return self._form_action(request, queryset, ExtendTrialForm, "extend_trial", "Trial extended", extend)

@@ -16,6 +16,14 @@ def live_subscription(*, organization_id) -> Subscription | None:
     )
 
 
+def latest_subscription(*, organization_id) -> Subscription | None:
+    """The live subscription, else the organization's most recent ended one (canceling or
+    reactivating a canceled subscription is then refused for what it is, not a 404)."""
+    return live_subscription(organization_id=organization_id) or (
+        Subscription.objects.filter(organization_id=organization_id).order_by("-created_at").first()
+    )
+
+
 def entitled_subscription(*, organization_id) -> Subscription | None:
     """The subscription whose plan the organization is on now (trialing, active, past due)."""
     return (

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apikeys.authentication import forget_organization_keys
 from billing_project.errors import Conflict
 from billing_project.periods import period_bounds, period_index
 from organizations.models import Organization
-from plans.models import Plan
+from plans.models import Interval, Plan
 
 from .models import PlanSegment, Status, Subscription, SubscriptionEvent
+from .signals import billing_context_changed
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.INCOMPLETE: frozenset({Status.TRIALING, Status.ACTIVE, Status.CANCELED}),
@@ -26,7 +26,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 def months_of(plan: Plan) -> int:
-    return 12 if plan.interval == "year" else 1
+    return 12 if plan.interval == Interval.YEAR else 1
 
 
 def next_period(subscription: Subscription) -> tuple[datetime, datetime]:
@@ -43,8 +43,8 @@ def next_period(subscription: Subscription) -> tuple[datetime, datetime]:
     return period_bounds(subscription.billing_anchor, index + 1, months)
 
 
-def record_event(
-    subscription: Subscription, event: str, *, reason: str = "", actor=None, data=None, from_status="", to_status=""
+def subscription_event_record(
+    *, subscription: Subscription, event: str, reason: str = "", actor=None, data=None, from_status="", to_status=""
 ) -> SubscriptionEvent:
     return SubscriptionEvent.objects.create(
         subscription=subscription,
@@ -57,7 +57,7 @@ def record_event(
     )
 
 
-def segment_switch(subscription: Subscription, *, plan: Plan, at: datetime) -> None:
+def plan_segment_switch(*, subscription: Subscription, plan: Plan, at: datetime) -> None:
     """From `at` on, the subscription's usage is rated on `plan`: the open segment ends at
     `at` and a new one starts there (a segment that would be empty is replaced)."""
     open_segment = PlanSegment.objects.filter(subscription=subscription, ends_at__isnull=True).first()
@@ -70,8 +70,8 @@ def segment_switch(subscription: Subscription, *, plan: Plan, at: datetime) -> N
     PlanSegment.objects.create(subscription=subscription, plan=plan, starts_at=at)
 
 
-def segments_switch_many(switches: list[tuple[Subscription, Plan, datetime]]) -> None:
-    """`segment_switch` for many subscriptions in a fixed number of queries (the cycle
+def plan_segments_switch_many(*, switches: list[tuple[Subscription, Plan, datetime]]) -> None:
+    """`plan_segment_switch` for many subscriptions in a fixed number of queries (the cycle
     moves thousands to their scheduled plans at once)."""
     if not switches:
         return
@@ -97,7 +97,7 @@ def segments_switch_many(switches: list[tuple[Subscription, Plan, datetime]]) ->
     )
 
 
-def segment_end(subscription: Subscription, *, at: datetime) -> None:
+def plan_segment_end(*, subscription: Subscription, at: datetime) -> None:
     """The subscription stops at `at`: its open segment ends there (one that had not
     begun yet is dropped)."""
     for segment in PlanSegment.objects.filter(subscription=subscription, ends_at__isnull=True):
@@ -108,10 +108,10 @@ def segment_end(subscription: Subscription, *, at: datetime) -> None:
             segment.save(update_fields=["ends_at"])
 
 
-def context_changed(subscription: Subscription) -> None:
+def billing_context_notify(*, subscription: Subscription) -> None:
     """The organization's plan, entitlements or quota periods changed: drop what the
     service endpoints cached about it."""
-    forget_organization_keys(subscription.organization_id)
+    billing_context_changed.send(sender=Subscription, organization_ids=[subscription.organization_id])
 
 
 @transaction.atomic
@@ -137,10 +137,17 @@ def subscription_transition(
         locked.canceled_at = locked.canceled_at or at
         locked.cancel_reason = locked.cancel_reason or reason
         fields += ["ended_at", "canceled_at", "cancel_reason"]
-        segment_end(locked, at=at)
+        plan_segment_end(subscription=locked, at=at)
     locked.save(update_fields=fields)
-    record_event(locked, "status_changed", reason=reason, actor=actor, from_status=from_status, to_status=to_status)
-    context_changed(locked)
+    subscription_event_record(
+        subscription=locked,
+        event="status_changed",
+        reason=reason,
+        actor=actor,
+        from_status=from_status,
+        to_status=to_status,
+    )
+    billing_context_notify(subscription=locked)
     return locked
 
 
@@ -188,8 +195,10 @@ def subscription_create(
     except IntegrityError as exc:
         raise Conflict("This organization already has a live subscription.") from exc
     PlanSegment.objects.create(subscription=subscription, plan=plan, starts_at=start)
-    record_event(subscription, "created", actor=actor, to_status=subscription.status, data={"plan": plan.code})
-    context_changed(subscription)
+    subscription_event_record(
+        subscription=subscription, event="created", actor=actor, to_status=subscription.status, data={"plan": plan.code}
+    )
+    billing_context_notify(subscription=subscription)
     return subscription
 
 
@@ -201,7 +210,7 @@ def subscription_payment_method_save(*, subscription: Subscription, gateway: str
         locked.payment_method = payment_method
         locked.gateway = gateway
         locked.save(update_fields=["payment_method", "gateway", "updated_at"])
-        record_event(locked, "payment_method_changed", data={"gateway": gateway})
+        subscription_event_record(subscription=locked, event="payment_method_changed", data={"gateway": gateway})
     return locked
 
 
@@ -220,5 +229,5 @@ def subscription_reactivate(*, subscription: Subscription, actor=None, now: date
     locked.canceled_at = None
     locked.cancel_reason = ""
     locked.save(update_fields=["cancel_at_period_end", "canceled_at", "cancel_reason", "updated_at"])
-    record_event(locked, "reactivated", actor=actor)
+    subscription_event_record(subscription=locked, event="reactivated", actor=actor)
     return locked

@@ -27,9 +27,11 @@ from datetime import UTC, datetime, timedelta
 import redis
 from django.conf import settings
 
+from plans.models import Aggregation
+
 logger = logging.getLogger(__name__)
 
-COUNTED = frozenset({"sum", "count", "max"})
+COUNTED = frozenset({Aggregation.SUM, Aggregation.COUNT, Aggregation.MAX})
 
 # ARGV[1] is the TTL of counters this call creates; then (kind, value) per key:
 #   raise: set the counter to max(counter, value), creating it if missing; returns it

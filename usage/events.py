@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from billing_project.api.text import find_text_problem, shown, text_problem
 from plans.catalogue import Catalogue, MetricInfo
+from plans.models import Aggregation
 
 from .periods import OpenWindow
 
@@ -143,7 +144,7 @@ def parse_event(raw, *, now: datetime, catalogue: Catalogue, window: OpenWindow 
     timestamp = _parse_timestamp(raw.get("timestamp"), now)
     if timestamp > now + MAX_FUTURE:
         raise EventError("timestamp", "Must not be more than 5 minutes in the future.")
-    if window is not None and window.since is not None and timestamp.timestamp() < window.since:
+    if window is not None and window.since is not None and timestamp < window.since:
         raise EventError("timestamp", window.refusal())
 
     key = raw.get("idempotency_key")
@@ -168,7 +169,7 @@ def parse_event(raw, *, now: datetime, catalogue: Catalogue, window: OpenWindow 
         metadata_json = _metadata_json(metadata)
 
     unique_value = None
-    if metric.aggregation == "unique_count":
+    if metric.aggregation == Aggregation.UNIQUE_COUNT:
         value = metadata.get(metric.aggregation_key)
         if value is None or isinstance(value, (dict, list)):
             raise EventError("metadata", f"Metric '{metric.code}' counts distinct '{metric.aggregation_key}' values.")

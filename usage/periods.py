@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from billing_project.periods import calendar_month, period_containing, start_of_day
 
 
-def quota_period(*, anchor: datetime | float | None, at: datetime) -> tuple[datetime, datetime]:
+def quota_period(*, anchor: datetime | None, at: datetime) -> tuple[datetime, datetime]:
     """The half-open month [start, end) containing `at`: counted from the subscription's
-    billing anchor (an aware datetime or epoch seconds), or the calendar month in UTC for
-    an organization without a subscription.
+    billing anchor, or the calendar month in UTC for an organization without a
+    subscription.
 
     Included quantities are monthly (API.md: `tokens_monthly`), also on yearly plans.
     Periods start at the anchor's time of day (the moment of purchase); the rollups split
@@ -19,19 +19,11 @@ def quota_period(*, anchor: datetime | float | None, at: datetime) -> tuple[date
     """
     if anchor is None:
         return calendar_month(at)
-    if not isinstance(anchor, datetime):
-        anchor = datetime.fromtimestamp(anchor, tz=UTC)
     return period_containing(anchor, at, 1)
 
 
 def day_of(at: datetime) -> date:
     return at.astimezone(UTC).date()
-
-
-def as_datetime(anchor: datetime | float | None) -> datetime | None:
-    if anchor is None or isinstance(anchor, datetime):
-        return anchor
-    return datetime.fromtimestamp(anchor, tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -48,8 +40,7 @@ class Buckets:
     end: datetime
 
     @classmethod
-    def around(cls, *, anchor: datetime | float | None, now: datetime) -> Buckets:
-        anchor = as_datetime(anchor)
+    def around(cls, *, anchor: datetime | None, now: datetime) -> Buckets:
         start, end = quota_period(anchor=anchor, at=now)
         previous_start, _ = quota_period(anchor=anchor, at=start - timedelta(microseconds=1))
         return cls(anchor, previous_start, start, end)
@@ -77,19 +68,19 @@ class OpenWindow:
     and why not earlier. Usage dated before `since` would be acknowledged and never
     invoiced, so it is refused."""
 
-    since: float | None  # epoch seconds; None: no bound
+    since: datetime | None  # None: no bound
     reason: str = ""  # "invoiced", "subscription" or "period"
     period_start: datetime | None = None  # for "period": the current quota period's start
 
     def refusal(self) -> str:
         """The client's explanation of a refused timestamp."""
-        since = _stamp(datetime.fromtimestamp(self.since, tz=UTC))
+        since = _stamp(self.since)
         if self.reason == "invoiced":
             why = "usage before then is already invoiced"
         elif self.reason == "subscription":
             why = "that is when the subscription started; usage before it belongs to none of its billing periods"
         else:
-            grace = int(self.period_start.timestamp() - self.since)
+            grace = int((self.period_start - self.since).total_seconds())
             why = (
                 f"the current usage period started at {_stamp(self.period_start)}, and late usage of the "
                 f"period before is accepted for its last {grace} seconds only"
@@ -102,13 +93,13 @@ class OpenWindow:
 
 def open_window(
     *,
-    closed_before: float | None,
-    subscription_started_at: float | None,
+    closed_before: datetime | None,
+    subscription_started_at: datetime | None,
     period_start: datetime,
     grace_seconds: int,
 ) -> OpenWindow:
     """The open billing window of an organization whose usage is invoiced up to
-    `closed_before` (the usage cutoff, epoch seconds): with a live subscription it starts
+    `closed_before` (the usage cutoff): with a live subscription it starts
     at the later of the cutoff and the subscription's start (usage before the purchase is
     no period's); without one, at the later of the cutoff and the start of the current
     quota period less `grace_seconds`, so the last moments of the period just ended still
@@ -116,7 +107,7 @@ def open_window(
     if subscription_started_at is not None:
         floor, reason = subscription_started_at, "subscription"
     else:
-        floor, reason = period_start.timestamp() - grace_seconds, "period"
+        floor, reason = period_start - timedelta(seconds=grace_seconds), "period"
     if closed_before is not None and closed_before >= floor:
         return OpenWindow(closed_before, "invoiced")
     return OpenWindow(floor, reason, period_start)

@@ -11,44 +11,19 @@ from datetime import UTC, date, datetime, timedelta
 from django.db.models import Case, Count, DateField, F, IntegerField, Max, Q, Sum, Value, When
 
 from plans.catalogue import catalogue
-from plans.selectors import plan_id_for_organization
+from plans.models import Aggregation
+from plans.selectors import plan_terms_for_organization
+from subscriptions.selectors import entitled_subscription
 
 from .events import distinct_value
 from .models import DailyUsage, UsageCutoff, UsageEvent, UsageUniqueValue
 
 
-@dataclass(frozen=True)
-class ServiceContext:
-    plan_id: str | None
-    usage_closed_before: float | None  # epoch seconds: the usage cutoff (invoiced before it)
-    period_anchor: float | None  # epoch seconds: the entitled subscription's billing anchor
-    subscription_started_at: float | None = None  # epoch seconds: the live subscription's start
-
-
 def quota_anchor(*, organization_id) -> datetime | None:
     """Where the organization's monthly quota windows are counted from (None: calendar months)."""
-    from subscriptions.selectors import entitled_subscription
 
     subscription = entitled_subscription(organization_id=organization_id)
     return subscription.billing_anchor if subscription else None
-
-
-def service_context(*, organization_id) -> ServiceContext:
-    """What the service endpoints need to know about an organization (cached with its keys):
-    its plan, its usage cutoff, and its live subscription's billing anchor and start, from
-    which `usage.periods.open_window` tells, per request, from when usage is accepted."""
-    from subscriptions.selectors import live_subscription
-
-    cutoff = usage_closed_before(organization_id=organization_id)
-    live = live_subscription(organization_id=organization_id)
-    # At most one live subscription; the entitled one, if any, is it.
-    anchor = live.billing_anchor if live is not None and live.is_entitled else None
-    return ServiceContext(
-        plan_id=plan_id_for_organization(organization_id=organization_id),
-        usage_closed_before=cutoff.timestamp() if cutoff else None,
-        period_anchor=anchor.timestamp() if anchor else None,
-        subscription_started_at=live.started_at.timestamp() if live is not None else None,
-    )
 
 
 def usage_closed_before(*, organization_id) -> datetime | None:
@@ -76,7 +51,7 @@ def usage_totals_between(*, organization_id, start: datetime, end: datetime, met
         value = {"sum": row["total"], "count": row["events"], "max": row["largest"]}.get(info.aggregation)
         if value is not None:
             totals[info.code] = value
-    unique_ids = [info.id for info in wanted.values() if info.aggregation == "unique_count"]
+    unique_ids = [info.id for info in wanted.values() if info.aggregation == Aggregation.UNIQUE_COUNT]
     if unique_ids:
         distinct = (
             UsageUniqueValue.objects.filter(
@@ -177,7 +152,7 @@ def usage_in_windows(*, windows: Sequence[UsageWindow], metric_codes=None) -> li
         return results
     by_id = {info.id: info for info in wanted.values()}
     counted_ids = [info.id for info in wanted.values() if info.aggregation != "unique_count"]
-    unique_ids = [info.id for info in wanted.values() if info.aggregation == "unique_count"]
+    unique_ids = [info.id for info in wanted.values() if info.aggregation == Aggregation.UNIQUE_COUNT]
     locate = _Locator(pieces)
     per_piece: dict[tuple[int, str], list[int]] = {}  # (piece, metric id) -> [quantity, events, largest]
     if counted_ids:
@@ -192,7 +167,7 @@ def usage_in_windows(*, windows: Sequence[UsageWindow], metric_codes=None) -> li
     for index, piece_indexes in enumerate(members):
         totals = results[index]
         for info in wanted.values():
-            if info.aggregation == "unique_count":
+            if info.aggregation == Aggregation.UNIQUE_COUNT:
                 seen: set[str] = set()
                 for piece in piece_indexes:
                     seen |= values.get((piece, info.id), set())
@@ -202,9 +177,9 @@ def usage_in_windows(*, windows: Sequence[UsageWindow], metric_codes=None) -> li
                 found = per_piece.get((piece, info.id))
                 if found is None:
                     continue
-                if info.aggregation == "sum":
+                if info.aggregation == Aggregation.SUM:
                     totals[info.code] += found[0]
-                elif info.aggregation == "count":
+                elif info.aggregation == Aggregation.COUNT:
                     totals[info.code] += found[1]
                 else:
                     totals[info.code] = max(totals[info.code], found[2])
@@ -396,7 +371,7 @@ def usage_totals_many(*, organization_ids, start: date, end: date, metric_codes=
         value = {"sum": row["total"], "count": row["events"], "max": row["largest"]}.get(info.aggregation)
         if value is not None:
             totals[str(row["organization_id"])][info.code] = value
-    unique_ids = [info.id for info in wanted.values() if info.aggregation == "unique_count"]
+    unique_ids = [info.id for info in wanted.values() if info.aggregation == Aggregation.UNIQUE_COUNT]
     if unique_ids:
         distinct = (
             UsageUniqueValue.objects.filter(
@@ -430,11 +405,11 @@ def daily_series(
     )
     for row in rows:
         info = metrics.get(str(row["metric_id"]))
-        if info is None or info.aggregation == "unique_count":
+        if info is None or info.aggregation == Aggregation.UNIQUE_COUNT:
             continue
         value = {"sum": row["total"], "count": row["events"], "max": row["largest"]}[info.aggregation]
         series.setdefault(row["day"], {})[info.code] = value
-    unique_ids = [info.id for info in metrics.values() if info.aggregation == "unique_count"]
+    unique_ids = [info.id for info in metrics.values() if info.aggregation == Aggregation.UNIQUE_COUNT]
     if unique_ids:
         distinct = (
             UsageUniqueValue.objects.filter(bounds, metric_id__in=unique_ids)
@@ -459,7 +434,6 @@ def usage_overview(*, organization_id, period: str, now: datetime, with_series: 
     `current_month` is the quota period containing now (counted from the subscription's
     billing anchor, or the calendar month without one); `previous_month` the one before.
     """
-    from plans.selectors import plan_terms_for_organization
 
     from .periods import quota_period
 
@@ -540,7 +514,6 @@ def usage_history(*, organization_id, start: date, end: date, granularity: str) 
 
 def usage_limits(*, organization_id) -> dict:
     """`GET /usage/limits`: the plan's included quantities per month."""
-    from plans.selectors import plan_terms_for_organization
 
     plan = plan_terms_for_organization(organization_id=organization_id)
     limits = {f"{code}_monthly": charge.included for code, charge in (plan.charges.items() if plan else [])}

@@ -10,17 +10,16 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
-from apikeys.authentication import (
-    ServicePrincipal,
-    check_not_expired,
-    confirm_principal,
-    forget_organizations_keys,
-    shared_cache_redis_key,
-)
+from apikeys.authentication import ServicePrincipal, check_not_expired, confirm_principal
+from apikeys.authentication import shared_cache_redis_key as principal_redis_key
 from billing_project.errors import PermissionDenied, QuotaExceeded, ValidationFailed
 from plans.catalogue import PlanTerms, catalogue
+from plans.models import Aggregation, Policy
+from subscriptions.selectors import quota_anchors
 
 from . import counters
+from .context import BillingContext, billing_context_forget, confirm_context
+from .context import shared_cache_redis_key as context_redis_key
 from .events import MAX_QUANTITY, EventError, ParsedEvent, parse_event
 from .ingest import record_events
 from .models import DailyUsage, UsageCutoff
@@ -38,9 +37,9 @@ class QuotaStatus:
     remaining: dict[str, int | None]
 
 
-def _plan_terms(principal: ServicePrincipal) -> PlanTerms | None:
+def _plan_terms(context: BillingContext) -> PlanTerms | None:
     snapshot = catalogue()
-    plan_id = principal.plan_id or snapshot.default_plan_id
+    plan_id = context.plan_id or snapshot.default_plan_id
     return snapshot.plans.get(plan_id) if plan_id else None
 
 
@@ -56,11 +55,11 @@ def _remaining(plan: PlanTerms | None, used: dict[str, int]) -> dict[str, int | 
     return remaining
 
 
-def _open_window(principal: ServicePrincipal, buckets: Buckets) -> OpenWindow:
-    """From when the principal's organization may report usage (see usage.periods.open_window)."""
+def _open_window(context: BillingContext, buckets: Buckets) -> OpenWindow:
+    """From when the organization may report usage (see usage.periods.open_window)."""
     return open_window(
-        closed_before=principal.usage_closed_before,
-        subscription_started_at=principal.subscription_started_at,
+        closed_before=context.usage_closed_before,
+        subscription_started_at=context.subscription_started_at,
         period_start=buckets.start,
         grace_seconds=settings.BILLING_GRACE_SECONDS,
     )
@@ -80,7 +79,7 @@ def quota_status(
     organization_id,
     plan: PlanTerms | None,
     now: datetime,
-    anchor: float | datetime | None = None,
+    anchor: datetime | None = None,
     known: dict[str, int] | None = None,
     raw_keys: list[str] | None = None,
     raw_out: dict | None = None,
@@ -135,7 +134,7 @@ class ReportResult:
 
 
 def _record(
-    principal: ServicePrincipal, events: list[ParsedEvent], now: datetime, buckets: Buckets
+    principal: ServicePrincipal, context: BillingContext, events: list[ParsedEvent], now: datetime, buckets: Buckets
 ) -> tuple[list[bool], QuotaStatus]:
     """Store the events, then answer the quota status with the counters raised to the
     period totals the write saw (live keys only; test-mode usage is never counted)."""
@@ -157,23 +156,23 @@ def _record(
             known[info.code] = {"sum": quantity, "count": count, "max": largest}[info.aggregation]
     status = quota_status(
         organization_id=principal.organization_id,
-        plan=_plan_terms(principal),
+        plan=_plan_terms(context),
         now=now,
-        anchor=principal.period_anchor,
+        anchor=context.period_anchor,
         known=known,
     )
     return recorded.is_new, status
 
 
-def usage_report(*, principal: ServicePrincipal, payload) -> ReportResult:
+def usage_report(*, principal: ServicePrincipal, context: BillingContext, payload) -> ReportResult:
     """Record one event. A repeated idempotency key is acknowledged and counted once."""
     now = timezone.now()
-    buckets = Buckets.around(anchor=principal.period_anchor, now=now)
+    buckets = Buckets.around(anchor=context.period_anchor, now=now)
     try:
-        event = parse_event(payload, now=now, catalogue=catalogue(), window=_open_window(principal, buckets))
+        event = parse_event(payload, now=now, catalogue=catalogue(), window=_open_window(context, buckets))
     except EventError as exc:
         raise ValidationFailed(f"{exc.field}: {exc.message}", details=exc.as_dict()) from None
-    flags, status = _record(principal, [event], now, buckets)
+    flags, status = _record(principal, context, [event], now, buckets)
     return ReportResult(recorded_at=now, duplicate=not flags[0], remaining_quota=status.remaining)
 
 
@@ -186,7 +185,7 @@ class BatchResult:
     remaining_quota: dict[str, int | None]
 
 
-def usage_batch_report(*, principal: ServicePrincipal, events) -> BatchResult:
+def usage_batch_report(*, principal: ServicePrincipal, context: BillingContext, events) -> BatchResult:
     """Record up to MAX_BATCH events: the valid ones are kept, each invalid one is
     reported with its index; duplicates (also within the batch) count once."""
     if not isinstance(events, list):
@@ -197,8 +196,8 @@ def usage_batch_report(*, principal: ServicePrincipal, events) -> BatchResult:
         raise ValidationFailed.for_field("events", f"At most {MAX_BATCH} events per batch; got {len(events)}.")
     now = timezone.now()
     snapshot = catalogue()
-    buckets = Buckets.around(anchor=principal.period_anchor, now=now)
-    window = _open_window(principal, buckets)
+    buckets = Buckets.around(anchor=context.period_anchor, now=now)
+    window = _open_window(context, buckets)
     parsed: list[ParsedEvent] = []
     errors: list[dict] = []
     for index, raw in enumerate(events):
@@ -207,10 +206,10 @@ def usage_batch_report(*, principal: ServicePrincipal, events) -> BatchResult:
         except EventError as exc:
             errors.append({"index": index, "error": f"{exc.field}: {exc.message}", "field": exc.field})
     if parsed:
-        flags, status = _record(principal, parsed, now, buckets)
+        flags, status = _record(principal, context, parsed, now, buckets)
         remaining = status.remaining
     else:
-        flags, remaining = [], _remaining(_plan_terms(principal), {})
+        flags, remaining = [], _remaining(_plan_terms(context), {})
     processed = sum(flags)
     return BatchResult(
         processed_count=processed,
@@ -277,49 +276,54 @@ def _confirmed(principal: ServicePrincipal, raw: dict, raw_key: str | None) -> S
     return current
 
 
-def quota_check(*, principal: ServicePrincipal, needs: dict[str, int]) -> QuotaCheck:
+def quota_check(*, principal: ServicePrincipal, context: BillingContext, needs: dict[str, int]) -> QuotaCheck:
     """Would using `needs` (metric code -> quantity) stay within the plan's hard quotas?
 
     Only `hard` charges refuse; `soft` ones bill the overage and metrics the plan does
     not charge are unmetered. Refusal is a 429 `quota_exceeded` carrying the remaining
-    quantities and when the period resets. A provisional principal is confirmed in the
-    same Redis call that reads the counters; if it changed, the check runs again with
-    the current one.
+    quantities and when the period resets. A provisional principal or context (this
+    process's memory, see usage.context) is confirmed in the same Redis call that reads
+    the counters; if either changed, the check runs again with the current ones.
     """
     snapshot = catalogue()
     unknown = sorted(code for code in needs if code not in snapshot.metrics_by_code)
     if unknown:
         raise ValidationFailed.for_field("metric", f"Unknown metric: {', '.join(unknown)}.")
     now = timezone.now()
-    raw_key = None if principal.verified else shared_cache_redis_key(principal.key_hash)
+    principal_key = None if principal.verified else principal_redis_key(principal.key_hash)
+    context_key = None if context.verified else context_redis_key(context.organization_id)
     raw: dict = {}
     status = quota_status(
         organization_id=principal.organization_id,
-        plan=_plan_terms(principal),
+        plan=_plan_terms(context),
         now=now,
-        anchor=principal.period_anchor,
-        raw_keys=[raw_key] if raw_key else None,
+        anchor=context.period_anchor,
+        raw_keys=[key for key in (principal_key, context_key) if key],
         raw_out=raw,
     )
+    changed = False
     if not principal.verified:
-        current = _confirmed(principal, raw, raw_key)
-        if current != principal:
-            principal = current
-            status = quota_status(
-                organization_id=principal.organization_id,
-                plan=_plan_terms(principal),
-                now=now,
-                anchor=principal.period_anchor,
-            )
-    plan = _plan_terms(principal)
+        current = _confirmed(principal, raw, principal_key)
+        changed, principal = current != principal, current
+    if not context.verified:
+        current = confirm_context(context, raw.get(context_key) if context_key in raw else None)
+        changed, context = changed or current != context, current
+    if changed:
+        status = quota_status(
+            organization_id=principal.organization_id,
+            plan=_plan_terms(context),
+            now=now,
+            anchor=context.period_anchor,
+        )
+    plan = _plan_terms(context)
     exceeded = []
     for code, quantity in needs.items():
         charge = plan.charges.get(code) if plan else None
-        if charge is None or charge.policy != "hard" or charge.included is None:
+        if charge is None or charge.policy != Policy.HARD or charge.included is None:
             continue
         used = status.used.get(code, 0)
         # A max metric's period value is its peak: one more reading raises it only to that reading.
-        after = max(used, quantity) if _counter_kind(code) == "max" else used + quantity
+        after = max(used, quantity) if _counter_kind(code) == Aggregation.MAX else used + quantity
         if after > charge.included:
             exceeded.append(code)
     result = QuotaCheck(allowed=not exceeded, remaining=status.remaining, resets_at=status.period_end)
@@ -339,12 +343,12 @@ def _iso(moment: datetime) -> str:
 def usage_cutoff_advance(*, organization_id, closed_before: datetime) -> UsageCutoff:
     """Refuse usage dated before `closed_before` from now on (its period is invoiced).
     The cutoff only moves forward."""
-    usage_cutoffs_advance({organization_id: closed_before})
+    usage_cutoffs_advance(cutoffs={organization_id: closed_before})
     return UsageCutoff.objects.get(organization_id=organization_id)
 
 
 @transaction.atomic
-def usage_cutoffs_advance(cutoffs: dict) -> None:
+def usage_cutoffs_advance(*, cutoffs: dict) -> None:
     """`usage_cutoff_advance` for many organizations (organization id -> closed before),
     in one upsert; the service endpoints' cached context of those organizations is dropped."""
     if not cutoffs:
@@ -368,7 +372,7 @@ def usage_cutoffs_advance(cutoffs: dict) -> None:
             f"{greatest}({table}.closed_before, excluded.closed_before), updated_at = excluded.updated_at",
             params,
         )
-    forget_organizations_keys([org_id for org_id, _ in rows])
+    billing_context_forget(organization_ids=[org_id for org_id, _ in rows])
 
 
 def quota_counters_reconcile(*, now: datetime | None = None) -> int:
@@ -381,7 +385,6 @@ def quota_counters_reconcile(*, now: datetime | None = None) -> int:
     """
     if not counters.enabled():
         return 0
-    from subscriptions.selectors import quota_anchors
 
     now = now or timezone.now()
     anchors = quota_anchors()
@@ -403,7 +406,9 @@ def quota_counters_reconcile(*, now: datetime | None = None) -> int:
         info = metrics[str(metric_id)]
         key = counters.key_for(org, info.code, start)
         value = {"sum": quantity, "count": events, "max": largest}[info.aggregation]
-        values[key] = max(values.get(key, 0), value) if info.aggregation == "max" else values.get(key, 0) + value
+        values[key] = (
+            max(values.get(key, 0), value) if info.aggregation == Aggregation.MAX else values.get(key, 0) + value
+        )
         ttls[key] = counters.ttl_for(end, now)
     counters.overwrite(values, ttl=max(ttls.values(), default=60))
     for start in {start for start, _ in periods.values()} | {quota_period(anchor=None, at=now)[0]}:

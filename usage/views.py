@@ -1,18 +1,20 @@
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 
-from apikeys.authentication import APIKeyAuthentication, ProvisionalAPIKeyAuthentication
+from apikeys.authentication import APIKeyAuthentication
 from apikeys.permissions import requires_scope
 from billing_project.api.lean import LeanServiceView
-from billing_project.api.pagination import EnvelopeLimitOffsetPagination
 from billing_project.api.responses import created, ok
 from billing_project.api.schema import error_response
+from billing_project.api.viewsets import ResourceViewSet
 from organizations.context import OrgScopedAPIView
 from plans.permissions import requires_feature
 
 from . import selectors, services
 from . import serializers as s
+from .authentication import ProvisionalServiceKeyAuthentication, ServiceKeyAuthentication
 
 
 class ServiceView(LeanServiceView):
@@ -22,8 +24,8 @@ class ServiceView(LeanServiceView):
     schema; the lean dispatch applies the same `authenticator` and `required_scope`.
     """
 
-    authenticator = APIKeyAuthentication()
-    authentication_classes = [APIKeyAuthentication]
+    authenticator = ServiceKeyAuthentication()
+    authentication_classes = [APIKeyAuthentication]  # what the schema shows: the same API key
     throttle_classes: list = []
 
 
@@ -43,7 +45,7 @@ class UsageReportView(ServiceView):
         responses={201: s.UsageReportOutputSerializer, 200: s.UsageReportOutputSerializer},
     )
     def post(self, request):
-        result = services.usage_report(principal=request.auth, payload=request.data)
+        result = services.usage_report(principal=request.auth, context=request.billing_context, payload=request.data)
         data = {
             "recorded_at": result.recorded_at.replace(microsecond=0),
             "duplicate": result.duplicate,
@@ -69,7 +71,7 @@ class UsageBatchReportView(ServiceView):
     )
     def post(self, request):
         events = request.data.get("events") if isinstance(request.data, dict) else None
-        result = services.usage_batch_report(principal=request.auth, events=events)
+        result = services.usage_batch_report(principal=request.auth, context=request.billing_context, events=events)
         return ok(
             {
                 "processed_count": result.processed_count,
@@ -82,7 +84,7 @@ class UsageBatchReportView(ServiceView):
 
 
 class QuotaCheckView(ServiceView):
-    authenticator = ProvisionalAPIKeyAuthentication()
+    authenticator = ProvisionalServiceKeyAuthentication()
     required_scope = "usage:read"
     permission_classes = [requires_scope(required_scope)]
 
@@ -98,11 +100,21 @@ class QuotaCheckView(ServiceView):
     )
     def get(self, request):
         needs = services.quota_needs_from_query(request.query_params)
-        result = services.quota_check(principal=request.auth, needs=needs)
+        result = services.quota_check(principal=request.auth, context=request.billing_context, needs=needs)
         return ok({"allowed": result.allowed, "remaining": result.remaining, "resets_at": result.resets_at})
 
 
-class UsageView(OrgScopedAPIView):
+# The usage of the current organization, for people (JWT). Not a FilterSet's list: the
+# history is a series computed per day or month (usage.selectors.usage_history), not rows
+# to filter, so its window is read by serializers.HistoryQuerySerializer.
+class UsageViewSet(OrgScopedAPIView, ResourceViewSet):
+    filter_backends: list = []
+
+    def get_permissions(self):
+        if self.action == "history":
+            return [IsAuthenticated(), requires_feature("usage_history")()]
+        return super().get_permissions()
+
     @extend_schema(
         tags=["usage"],
         summary="Usage this period",
@@ -110,7 +122,7 @@ class UsageView(OrgScopedAPIView):
         parameters=[s.UsageQuerySerializer],
         responses={200: s.UsageOutputSerializer},
     )
-    def get(self, request):
+    def overview(self, request):
         query = s.UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         overview = selectors.usage_overview(
@@ -120,11 +132,6 @@ class UsageView(OrgScopedAPIView):
             with_series=query.validated_data.get("group_by") == "day",
         )
         return ok(s.UsageOutputSerializer(overview).data)
-
-
-class UsageHistoryView(OrgScopedAPIView):
-    permission_classes = [IsAuthenticated, requires_feature("usage_history")]
-    pagination_class = EnvelopeLimitOffsetPagination
 
     @extend_schema(
         tags=["usage"],
@@ -140,20 +147,19 @@ class UsageHistoryView(OrgScopedAPIView):
         ],
         responses={200: s.HistoryPointSerializer(many=True)},
     )
-    def get(self, request):
+    @action(detail=False)
+    def history(self, request):
         query = s.HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         points = selectors.usage_history(organization_id=self.organization.pk, **query.validated_data)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(points, request, view=self)
-        return paginator.get_paginated_response(s.HistoryPointSerializer(page, many=True).data)
+        page = self.paginate_queryset(points)
+        return self.get_paginated_response(s.HistoryPointSerializer(page, many=True).data)
 
-
-class UsageLimitsView(OrgScopedAPIView):
     @extend_schema(
         tags=["usage"],
         summary="Your plan's monthly limits",
         responses={200: s.LimitsOutputSerializer},
     )
-    def get(self, request):
+    @action(detail=False)
+    def limits(self, request):
         return ok(s.LimitsOutputSerializer(selectors.usage_limits(organization_id=self.organization.pk)).data)

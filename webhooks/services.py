@@ -12,7 +12,11 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+import billing.services
 from billing_project.errors import DomainError, NotFound
+from payments.gateways import gateway_enabled, get_gateway
+from payments.gateways.base import AmountMismatch, EventType, GatewayEvent
+from payments.models import Payment
 
 from .models import InboundEvent, Outcome
 
@@ -27,8 +31,6 @@ def event_receive(*, gateway: str, body: bytes, headers) -> InboundEvent:
     """Verify an inbound webhook with its gateway, store it once and process it. A gateway
     this server does not take payments through (unknown, without keys, or the sandbox
     switched off) has no webhook: a 404, and nothing is read or stored."""
-    from payments.gateways import gateway_enabled, get_gateway
-
     if not gateway_enabled(gateway):
         raise NotFound(f"No webhook endpoint for '{gateway}' on this server.")
     event = get_gateway(gateway).verify_event(body=body, headers=headers)
@@ -36,14 +38,11 @@ def event_receive(*, gateway: str, body: bytes, headers) -> InboundEvent:
     return event_store_and_process(gateway=gateway, event=event)
 
 
-def _amount_check(gateway: str, event) -> None:
+def _amount_check(gateway: str, event: GatewayEvent) -> None:
     """A success for another amount or currency than the payment asked is refused before
     anything is stored (a tampered or misrouted callback); an unknown payment passes on,
     to be acknowledged and logged."""
-    from payments.gateways.base import PAYMENT_SUCCEEDED, AmountMismatch
-    from payments.models import Payment
-
-    if event.type != PAYMENT_SUCCEEDED or event.amount_cents is None or not event.payment_reference:
+    if event.type != EventType.PAYMENT_SUCCEEDED or event.amount_cents is None or not event.payment_reference:
         return
     payment = (
         Payment.objects.filter(gateway=gateway, reference=event.payment_reference)
@@ -67,7 +66,7 @@ def _amount_check(gateway: str, event) -> None:
         raise AmountMismatch()
 
 
-def event_store_and_process(*, gateway: str, event) -> InboundEvent:
+def event_store_and_process(*, gateway: str, event: GatewayEvent) -> InboundEvent:
     """Store an already verified event once (gateway + event id) and process it once."""
     try:
         with transaction.atomic():
@@ -81,13 +80,10 @@ def event_store_and_process(*, gateway: str, event) -> InboundEvent:
     return event_process(inbound=inbound, event=event)
 
 
-def event_process(*, inbound: InboundEvent, event=None) -> InboundEvent:
+def event_process(*, inbound: InboundEvent, event: GatewayEvent | None = None) -> InboundEvent:
     """Apply a stored event once. Safe to call again: processed events are skipped. When
     processing raises, its writes are rolled back, the event is kept as failed with the
     error, and EventProcessingFailed is raised."""
-    from billing.services import gateway_event_apply
-    from payments.gateways import get_gateway
-
     error = None
     with transaction.atomic():
         inbound = InboundEvent.objects.select_for_update().get(pk=inbound.pk)
@@ -104,7 +100,8 @@ def event_process(*, inbound: InboundEvent, event=None) -> InboundEvent:
         inbound.attempts += 1
         try:
             with transaction.atomic():
-                applied = gateway_event_apply(gateway=inbound.gateway, event=event)
+                # Looked up on its module at each call (tests replace it there).
+                applied = billing.services.gateway_event_apply(gateway=inbound.gateway, event=event)
         except Exception as exc:
             logger.exception("Processing %s event %s failed", inbound.gateway, inbound.event_id)
             error = exc

@@ -1,6 +1,6 @@
 """POST /webhooks/stripe: Stripe's events through dj-stripe's WebhookEventTrigger (stored,
-each event id processed once); this project's handlers run on dj-stripe's signals
-(payments.stripe_events).
+each event id processed once); this project's receiver runs on dj-stripe's signals
+(webhooks.stripe_events).
 
 The Stripe-Signature is checked here first, against the endpoint's secret only, with
 300 s tolerance either way: a request that is not signed by Stripe is a 400 and writes

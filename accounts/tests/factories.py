@@ -1,20 +1,23 @@
-import uuid
+"""Factories for users. The organization factories live in organizations.tests.factories;
+they are imported here too, where the older suites (payments, webhooks, billing_project)
+still look for them."""
 
 import factory
-from django.utils.text import slugify
 
 from accounts.models import User
-from organizations.models import Membership, Organization, Role
+from organizations.models import Role
+from organizations.tests.factories import (
+    MembershipFactory,
+    OrganizationFactory,
+    unique_email,
+)
 
 PASSWORD = "Sup3r-secret-pw"
 
 
-def unique_email() -> str:
-    return f"user-{uuid.uuid4().hex[:12]}@example.com"
-
-
 class UserFactory(factory.django.DjangoModelFactory):
-    """A user with a personal organization it owns, as registration makes."""
+    """A user with a personal organization it owns, as registration makes
+    (`personal_org=False`: none)."""
 
     class Meta:
         model = User
@@ -26,27 +29,10 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def personal_org(self, create, extracted, **kwargs):
-        if not create or extracted is False:
+        if not create:
             return
-        self.save()
+        self.save()  # the password set just before
+        if extracted is False:
+            return
         organization = OrganizationFactory(name=f"{self.name}'s organization", is_personal=True)
-        Membership.objects.create(organization=organization, user=self, role=Role.OWNER)
-
-
-class OrganizationFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Organization
-
-    name = factory.Faker("company")
-    slug = factory.LazyAttribute(lambda o: f"{slugify(o.name)[:50]}-{uuid.uuid4().hex[:8]}")
-    billing_email = factory.LazyFunction(unique_email)
-    currency = "USD"
-
-
-class MembershipFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Membership
-
-    organization = factory.SubFactory(OrganizationFactory)
-    user = factory.SubFactory(UserFactory)
-    role = Role.MEMBER
+        MembershipFactory(organization=organization, user=self, role=Role.OWNER)

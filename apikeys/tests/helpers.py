@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework.test import APIClient
 
 from billing_project.testing import assert_error, assert_ok  # noqa: F401 - re-exported
+from billing_project.tests.world import service_client
 
 KEYS_URL = "/api/v1/api-keys"
 REPORT_URL = "/api/v1/usage/report"
@@ -29,12 +30,6 @@ def create_key(client: APIClient, *, org=None, name: str = "Backend", scopes=Non
 def new_key(client: APIClient, **kwargs) -> dict:
     """Create a key that must succeed; returns the response data (with the secret `key`)."""
     return assert_ok(create_key(client, **kwargs), 201)
-
-
-def service_client(secret: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
 
 
 def report(secret: str):

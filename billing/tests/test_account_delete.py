@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
+from accounts.tests.factories import PASSWORD, UserFactory
 from accounts.tests.helpers import (
     PROFILE_URL,
     REGISTER_URL,
@@ -18,6 +18,7 @@ from accounts.tests.helpers import (
     snapshot,
 )
 from organizations.models import Membership, Organization, Role
+from organizations.tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from accounts import serializers as s
 from accounts import views as account_views
 from billing_project.api.responses import created, ok
 from billing_project.api.schema import error_response, message_response
-from organizations.models import Membership
+from organizations.selectors import personal_organization_of
 
 from .. import accounts
 
@@ -28,7 +28,7 @@ class RegisterView(account_views.PublicAuthView):
         data = s.RegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = accounts.account_register(**data.validated_data)
-        organization = Membership.objects.select_related("organization").get(user=user).organization
+        organization = personal_organization_of(user=user)
         output = {
             "id": user.id,
             "email": user.email,

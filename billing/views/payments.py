@@ -1,22 +1,24 @@
 """The billing actions of API.md: checkout, portal, subscription changes, paying an
 invoice, buying credit. Owners, admins and billing managers only."""
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
 
 from billing import serializers as s
 from billing import services
-from billing.subscriptions import subscription_cancel, subscription_change_plan
+from billing.subscriptions import subscription_cancel, subscription_change_plan_and_collect
 from billing_project.api.responses import ok
 from billing_project.api.schema import error_response
+from billing_project.api.viewsets import ResourceViewSet
 from billing_project.errors import NotFound
 from idempotency.mixins import IdempotentMixin
 from invoices.serializers import InvoiceDetailSerializer
 from organizations.context import OrgScopedAPIView
 from organizations.models import BILLING_ROLES
 from plans.models import Plan
+from plans.selectors import plan_of
 from subscriptions.models import Subscription
-from subscriptions.selectors import live_subscription
+from subscriptions.selectors import latest_subscription, live_subscription
 from subscriptions.serializers import SubscriptionSerializer
 from subscriptions.services import subscription_reactivate
 
@@ -29,25 +31,9 @@ IDEMPOTENCY_NOTE = (
 class BillingActionView(IdempotentMixin, OrgScopedAPIView):
     org_roles = BILLING_ROLES
 
-    def live_subscription_or_404(self):
-        subscription = live_subscription(organization_id=self.organization.pk)
-        if subscription is None:
-            raise NotFound("This organization has no subscription.")
-        return subscription
 
-    def latest_subscription_or_404(self):
-        """The live subscription, else the most recent ended one: canceling or reactivating
-        a canceled subscription is a 409 (the service says why), not a 404."""
-        subscription = live_subscription(organization_id=self.organization.pk) or (
-            Subscription.objects.filter(organization=self.organization).order_by("-created_at").first()
-        )
-        if subscription is None:
-            raise NotFound("This organization has no subscription.")
-        return subscription
-
-
-def _plan_or_404(plan_id, field: str = "plan_id") -> Plan:
-    plan = Plan.objects.filter(pk=plan_id).first()
+def _plan_or_404(plan_id) -> Plan:
+    plan = plan_of(plan_id=plan_id)
     if plan is None:
         raise NotFound("Plan not found.")
     return plan
@@ -112,7 +98,21 @@ class BillingPortalView(BillingActionView):
         return ok({"portal_url": url})
 
 
-class SubscriptionCancelView(BillingActionView):
+# The subscription's changes. Routed by billing.urls: POST subscriptions/cancel and
+# subscriptions/reactivate, PUT subscriptions/upgrade and subscriptions/payment-method.
+class SubscriptionActionViewSet(BillingActionView, ResourceViewSet):
+    def _live_subscription_or_404(self) -> Subscription:
+        subscription = live_subscription(organization_id=self.organization.pk)
+        if subscription is None:
+            raise NotFound("This organization has no subscription.")
+        return subscription
+
+    def _latest_subscription_or_404(self) -> Subscription:
+        subscription = latest_subscription(organization_id=self.organization.pk)
+        if subscription is None:
+            raise NotFound("This organization has no subscription.")
+        return subscription
+
     @extend_schema(
         tags=["subscriptions"],
         summary="Cancel the subscription",
@@ -120,31 +120,29 @@ class SubscriptionCancelView(BillingActionView):
         request=s.CancelInputSerializer,
         responses={200: s.CancelOutputSerializer, 409: error_response("Already canceled.")},
     )
-    def post(self, request):
+    @action(detail=False, methods=["post"])
+    def cancel(self, request):
         data = s.CancelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         subscription = subscription_cancel(
-            subscription=self.latest_subscription_or_404(),
+            subscription=self._latest_subscription_or_404(),
             at_period_end=not data.validated_data["cancel_immediately"],
             reason=data.validated_data["reason"],
             actor=request.user,
         )
         return ok(s.CancelOutputSerializer(subscription).data)
 
-
-class SubscriptionReactivateView(BillingActionView):
     @extend_schema(
         tags=["subscriptions"],
         summary="Undo a cancellation at period end",
         request=None,
         responses={200: s.ReactivateOutputSerializer, 409: error_response("Canceled or not set to cancel.")},
     )
-    def post(self, request):
-        subscription = subscription_reactivate(subscription=self.latest_subscription_or_404(), actor=request.user)
+    @action(detail=False, methods=["post"])
+    def reactivate(self, request):
+        subscription = subscription_reactivate(subscription=self._latest_subscription_or_404(), actor=request.user)
         return ok(s.ReactivateOutputSerializer(subscription).data)
 
-
-class SubscriptionUpgradeView(BillingActionView):
     @extend_schema(
         tags=["subscriptions"],
         summary="Change the plan",
@@ -156,25 +154,17 @@ class SubscriptionUpgradeView(BillingActionView):
         request=s.UpgradeInputSerializer,
         responses={200: s.UpgradeOutputSerializer},
     )
-    def put(self, request):
-        from billing.services import invoice_collect_or_retry_later
-
+    @action(detail=False, methods=["put"])
+    def upgrade(self, request):
         data = s.UpgradeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        new_plan = Plan.objects.filter(pk=data.validated_data["new_plan_id"]).first()
-        if new_plan is None:
-            raise NotFound("Plan not found.")
-        subscription, invoice = subscription_change_plan(
-            subscription=self.live_subscription_or_404(),
+        new_plan = _plan_or_404(data.validated_data["new_plan_id"])
+        subscription, invoice = subscription_change_plan_and_collect(
+            subscription=self._live_subscription_or_404(),
             new_plan=new_plan,
             prorate=data.validated_data["prorate"],
             actor=request.user,
         )
-        if invoice is not None and invoice.status == "open":
-            # The plan has changed; a gateway failure leaves the invoice open and retried.
-            invoice_collect_or_retry_later(invoice=invoice, now=timezone.now())
-            invoice.refresh_from_db()
-        subscription.refresh_from_db()
         return ok(
             {
                 "subscription": SubscriptionSerializer(subscription).data,
@@ -182,8 +172,6 @@ class SubscriptionUpgradeView(BillingActionView):
             }
         )
 
-
-class PaymentMethodView(BillingActionView):
     @extend_schema(
         tags=["subscriptions"],
         summary="Set the payment method renewals charge",
@@ -191,7 +179,8 @@ class PaymentMethodView(BillingActionView):
         request=s.PaymentMethodInputSerializer,
         responses={200: SubscriptionSerializer},
     )
-    def put(self, request):
+    @action(detail=False, methods=["put"], url_path="payment-method")
+    def payment_method(self, request):
         data = s.PaymentMethodInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         subscription = services.payment_method_update(

@@ -43,7 +43,7 @@ def test_start_of_day_is_utc_midnight():
 
 
 @given(
-    anchor=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1)).map(
+    anchor=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1)).map(  # noqa: DTZ001 - hypothesis takes naive bounds
         lambda d: start_of_day(d.replace(tzinfo=UTC))
     ),
     offset=st.integers(min_value=0, max_value=3650 * 24 * 3600),

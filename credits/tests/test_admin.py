@@ -6,29 +6,18 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 
-from accounts.tests.factories import OrganizationFactory, UserFactory
+from accounts.tests.factories import UserFactory
 from credits.models import CreditLedgerEntry, EntryKind
 from credits.services import credits_grant
+from organizations.tests.factories import OrganizationFactory
 
-from .conftest import assert_consistent
+from .helpers import assert_consistent
 
 pytestmark = pytest.mark.django_db
 
 ORGS = "/admin/organizations/organization/"
 LEDGER = "/admin/credits/creditledgerentry/"
 BALANCES = "/admin/credits/creditbalance/"
-
-
-@pytest.fixture
-def staff():
-    return UserFactory(is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def staff_client(staff) -> Client:
-    client = Client()
-    client.force_login(staff)
-    return client
 
 
 def grant_action(client, organizations, **form):

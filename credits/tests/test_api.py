@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from accounts.tests.factories import OrganizationFactory
 from apikeys.models import Mode, Scope
 from credits.models import CreditLedgerEntry
 from credits.services import credits_apply_to_invoice, credits_grant, credits_purchase, credits_spend
 from organizations.models import Role
+from organizations.tests.factories import OrganizationFactory
 
-from .conftest import (
+from .helpers import (
     BALANCE,
     SPEND,
     TRANSACTIONS,

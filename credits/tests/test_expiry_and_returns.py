@@ -25,9 +25,9 @@ from credits.services import (
 )
 from invoices.models import InvoiceStatus
 from invoices.services import invoice_finalize, invoice_void
-from invoices.tests.helpers import manual_draft
+from invoices.tests.factories import manual_draft
 
-from .conftest import BALANCE, assert_consistent, assert_error, assert_ok, new_invoice, people_client
+from .helpers import BALANCE, assert_consistent, assert_error, assert_ok, new_invoice, people_client
 
 pytestmark = pytest.mark.django_db
 

@@ -10,12 +10,12 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from accounts.tests.factories import OrganizationFactory
 from billing_project.testing import run_concurrently
 from credits.models import CreditLedgerEntry, CreditLot, CreditLotUse, EntryKind
 from credits.services import credits_apply_to_invoice, credits_expire_due, credits_grant, credits_return
+from organizations.tests.factories import OrganizationFactory
 
-from .conftest import SPEND, assert_consistent, new_invoice, new_key, service_client
+from .helpers import SPEND, assert_consistent, new_invoice, new_key, service_client
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

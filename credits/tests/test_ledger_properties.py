@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from accounts.tests.factories import OrganizationFactory
 from billing_project.errors import InsufficientCredits
 from credits import services
 from credits.models import CreditBalance, CreditLedgerEntry, CreditLot, CreditLotUse, EntryKind
 from credits.selectors import balance_of
+from organizations.tests.factories import OrganizationFactory
 
-from .conftest import new_invoice
+from .helpers import new_invoice
 
 pytestmark = pytest.mark.django_db
 

@@ -10,12 +10,12 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.db.migrations.state import ProjectState
 
-from accounts.tests.factories import OrganizationFactory
 from billing_project.testing import run_concurrently
 from credits.models import CreditLedgerEntry, EntryKind
 from credits.services import credits_grant
+from organizations.tests.factories import OrganizationFactory
 
-from .conftest import SPEND, assert_consistent, new_key, service_client
+from .helpers import SPEND, assert_consistent, new_key, service_client
 
 TABLE = CreditLedgerEntry._meta.db_table
 append_only = importlib.import_module("credits.migrations.0002_ledger_append_only")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import transaction
 
-from accounts.tests.factories import OrganizationFactory, UserFactory
+from accounts.tests.factories import UserFactory
 from billing_project.errors import InsufficientCredits, ValidationFailed
 from credits.models import CreditBalance, CreditLedgerEntry, CreditLot, EntryKind
 from credits.selectors import balance_of
@@ -22,8 +22,9 @@ from credits.services import (
     credits_spend,
 )
 from credits.tasks import expire_credits
+from organizations.tests.factories import OrganizationFactory
 
-from .conftest import assert_consistent, new_invoice
+from .helpers import assert_consistent, new_invoice
 
 pytestmark = pytest.mark.django_db
 

@@ -4,9 +4,10 @@ one checkout is made; the other request is a 409 or a replay of it."""
 import pytest
 
 from billing_project.testing import run_concurrently
+from billing_project.tests.world import new_team, paid_plans
 from idempotency.models import IdempotencyRecord
 from payments.models import Payment
-from payments.tests.support import CANCEL_URL, CHECKOUT, SUCCESS_URL, new_team, paid_plans
+from payments.tests.support import CANCEL_URL, CHECKOUT, SUCCESS_URL
 from subscriptions.models import Subscription
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

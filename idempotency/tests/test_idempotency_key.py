@@ -10,26 +10,16 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
+from billing_project.testing import assert_error, assert_ok
 from billing_project.tests.openapi import assert_response_matches_schema, served_schema
+from billing_project.tests.world import people_client, subscribe
 from idempotency.mixins import _request_hash
 from idempotency.models import IdempotencyRecord
 from idempotency.tasks import purge_expired_idempotency_keys
 from invoices.services import invoice_for_first_period
 from payments.gateways.base import GatewayError
-from payments.gateways.sandbox import SandboxGateway
-from payments.tests.support import (
-    CANCEL_URL,
-    CHECKOUT,
-    CREDITS_PURCHASE,
-    SUCCESS_URL,
-    UPGRADE,
-    assert_error,
-    assert_ok,
-    counts,
-    pay_url,
-    people_client,
-    subscribe,
-)
+from payments.gateways.sandbox import PM_OK, SandboxGateway
+from payments.tests.support import CANCEL_URL, CHECKOUT, CREDITS_PURCHASE, SUCCESS_URL, UPGRADE, counts, pay_url
 from subscriptions.models import Subscription
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +47,7 @@ def checkout_endpoint(org, pro, team_plan) -> Endpoint:
 
 
 def pay_endpoint(org, pro, team_plan) -> Endpoint:
-    invoice = invoice_for_first_period(subscription=subscribe(org, pro))
+    invoice = invoice_for_first_period(subscription=subscribe(org, pro, payment_method=PM_OK))
     return Endpoint("POST", pay_url(invoice), {}, {"gateway": "sandbox"}, "/api/v1/invoices/{invoice_id}/pay")
 
 
@@ -67,7 +57,7 @@ def purchase_endpoint(org, pro, team_plan) -> Endpoint:
 
 
 def upgrade_endpoint(org, pro, team_plan) -> Endpoint:
-    subscribe(org, pro)
+    subscribe(org, pro, payment_method=PM_OK)
     body = {"new_plan_id": str(team_plan.pk), "prorate": True}
     return Endpoint("PUT", UPGRADE, body, {**body, "prorate": False}, "/api/v1/subscriptions/upgrade")
 
@@ -261,7 +251,7 @@ def test_a_key_used_in_another_organization_is_not_a_replay_there(team, org, oth
 
 
 def test_a_client_error_is_stored_and_replayed(owner, org, pro, checkout):
-    subscribe(org, pro)  # a live subscription: checkout is a 409
+    subscribe(org, pro, payment_method=PM_OK)  # a live subscription: checkout is a 409
     first = checkout.send(owner, key="key-1")
     assert_error(first, 409, "conflict")
 

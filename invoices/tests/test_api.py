@@ -10,16 +10,17 @@ from decimal import Decimal
 import pytest
 import time_machine
 
-from accounts.tests.factories import OrganizationFactory
 from billing_project.tests.openapi import assert_response_matches_schema
+from billing_project.tests.world import ROLES, people_client, subscribe
 from credits.models import CreditLedgerEntry
 from credits.services import credits_grant
 from invoices.models import Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceStatus, PendingLineItem
 from invoices.services import invoice_finalize, invoice_for_period_end, invoice_mark_paid, invoice_void
+from invoices.tests.factories import PendingLineItemFactory
 from organizations.models import Role
+from organizations.tests.factories import OrganizationFactory
 from usage.testing import record_usage
 
-from .conftest import ROLES, people_client, subscribe
 from .helpers import (
     INVOICES,
     OVERVIEW,
@@ -265,14 +266,7 @@ def preview_setup(org, pro):
     credits_grant(organization=org, amount_cents=1000, reason="welcome")
     subscription = subscribe(org, pro, utc(2026, 10, 1))
     add_golden_usage(org, date(2026, 10, 15))
-    PendingLineItem.objects.create(
-        organization=org,
-        subscription=subscription,
-        kind="adjustment",
-        description="Setup fee",
-        unit_price=Decimal(500),
-        amount_cents=500,
-    )
+    PendingLineItemFactory(subscription=subscription, kind="adjustment", description="Setup fee", amount_cents=500)
     return subscription
 
 

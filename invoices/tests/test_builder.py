@@ -12,15 +12,16 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from billing_project.tests.world import subscribe
 from invoices.builder import first_invoice, period_invoice, save_draft
 from invoices.models import Invoice, InvoiceStatus, PendingLineItem
 from invoices.services import invoice_for_period_end
+from invoices.tests.factories import PendingLineItemFactory
 from plans.models import BillableMetric, Plan
 from plans.tests.factories import PlanChargeFactory, PlanFactory
 from subscriptions.services import next_period
 from usage.testing import record_usage
 
-from .conftest import subscribe
 from .helpers import (
     GOLDEN_SUBTOTAL_CENTS,
     GOLDEN_USAGE_CENTS,
@@ -54,13 +55,11 @@ def base_fees(draft) -> list[tuple]:
 
 
 def pending(subscription, kind: str, amount_cents: int, description: str = "") -> PendingLineItem:
-    return PendingLineItem.objects.create(
-        organization=subscription.organization,
+    return PendingLineItemFactory(
         subscription=subscription,
         kind=kind,
-        description=description or f"{kind} {amount_cents}",
-        unit_price=Decimal(amount_cents),
         amount_cents=amount_cents,
+        description=description or f"{kind} {amount_cents}",
     )
 
 
@@ -147,7 +146,7 @@ def test_usage_outside_the_period_is_not_billed(org, pro):
 
 
 def test_usage_of_other_organizations_is_not_billed(org, pro):
-    from accounts.tests.factories import OrganizationFactory
+    from organizations.tests.factories import OrganizationFactory
 
     subscription = subscribe(org, pro, utc(2026, 3, 1))
     add_usage(OrganizationFactory(), "call_minutes", date(2026, 3, 5), 1000)
@@ -196,7 +195,7 @@ def test_saving_the_draft_takes_the_pending_lines_once(org, pro):
 
 
 def test_pending_lines_of_another_subscription_are_not_taken(org, pro):
-    from accounts.tests.factories import OrganizationFactory
+    from organizations.tests.factories import OrganizationFactory
 
     subscription = subscribe(org, pro, utc(2026, 3, 1))
     other = subscribe(OrganizationFactory(), pro, utc(2026, 3, 1))

@@ -8,16 +8,14 @@ from functools import partial
 
 import pytest
 
-from accounts.tests.factories import OrganizationFactory
 from billing_project.errors import Conflict
 from billing_project.testing import run_concurrently
+from billing_project.tests.world import subscribe
 from invoices.models import Invoice, InvoiceNumberSequence
 from invoices.services import invoice_finalize, invoice_for_period_end
-from plans.demo import demo_catalogue_ensure
-from plans.models import Plan
+from organizations.tests.factories import OrganizationFactory
 from subscriptions.models import Subscription
 
-from .conftest import subscribe
 from .helpers import add_golden_usage, manual_draft, utc
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -37,12 +35,6 @@ def _no_pdf_rendering(monkeypatch):
             return None
 
     monkeypatch.setattr("invoices.services.render_invoice_pdf", NotQueued)
-
-
-@pytest.fixture
-def pro(transactional_db) -> Plan:
-    demo_catalogue_ensure()
-    return Plan.objects.get(code="pro")
 
 
 def outcome(call):

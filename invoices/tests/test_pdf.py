@@ -13,13 +13,13 @@ from decimal import Decimal
 import pytest
 from django.template.loader import render_to_string
 
-from accounts.tests.factories import OrganizationFactory
 from billing_project.money import format_money, format_unit_price
+from billing_project.tests.world import subscribe
 from invoices.pdf import invoice_context, invoice_pdf_bytes, invoice_pdf_store
 from invoices.services import invoice_finalize, invoice_for_first_period, invoice_for_period_end, invoice_mark_paid
+from organizations.tests.factories import OrganizationFactory
 from plans.tests.factories import PlanFactory
 
-from .conftest import subscribe
 from .helpers import add_golden_usage, manual_draft, utc
 
 pytestmark = pytest.mark.django_db

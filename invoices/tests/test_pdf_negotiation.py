@@ -10,10 +10,10 @@ from django.core.signing import TimestampSigner
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import OrganizationFactory
 from invoices.models import Invoice
 from invoices.services import invoice_finalize
 from organizations.models import Role
+from organizations.tests.factories import OrganizationFactory
 
 from .helpers import assert_error, manual_draft
 

@@ -634,7 +634,7 @@ def test_more_usage_never_costs_less(charge, used, more):
 
 
 periods = st.integers(min_value=1, max_value=366 * 86_400 * 10**6)  # microseconds
-period_starts = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC))
+period_starts = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC))  # noqa: DTZ001 - hypothesis takes naive bounds
 fees = st.integers(min_value=0, max_value=10**10)
 
 

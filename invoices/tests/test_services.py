@@ -13,17 +13,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework.test import APIClient
 
-from accounts.tests.factories import OrganizationFactory
 from apikeys.models import Scope
-from apikeys.services import apikey_create
+from apikeys.tests.factories import APIKeyFactory
 from billing_project.errors import Conflict
+from billing_project.tests.world import service_client, subscribe
 from credits.models import CreditLedgerEntry, EntryKind
 from credits.selectors import balance_of
 from credits.services import credits_grant
 from invoices import rating
-from invoices.models import Invoice, InvoiceNumberSequence, InvoiceStatus, PendingLineItem
+from invoices.models import Invoice, InvoiceNumberSequence, InvoiceStatus
 from invoices.services import (
     invoice_finalize,
     invoice_for_first_period,
@@ -32,8 +31,9 @@ from invoices.services import (
     invoice_void,
     tax_for,
 )
+from invoices.tests.factories import PendingLineItemFactory
+from organizations.tests.factories import OrganizationFactory
 
-from .conftest import subscribe
 from .helpers import REPORT, add_golden_usage, assert_error, assert_ok, iso, manual_draft, utc
 
 pytestmark = pytest.mark.django_db
@@ -133,7 +133,7 @@ def test_a_finalization_failing_midway_gives_its_number_back(org, monkeypatch):
         raise Boom
 
     with monkeypatch.context() as patched:
-        patched.setattr("credits.services.credits_apply_to_invoice", failing_apply)
+        patched.setattr("invoices.services.credits_apply_to_invoice", failing_apply)
         with pytest.raises(Boom):
             finalize(draft)
 
@@ -284,13 +284,8 @@ def test_no_tax_at_a_zero_rate(org, golden):
 def downgrade(org, pro) -> Invoice:
     """A period invoice whose pending credit (-5,000) exceeds its charges (2,999)."""
     subscription = subscribe(org, pro, utc(2026, 10, 1))
-    PendingLineItem.objects.create(
-        organization=org,
-        subscription=subscription,
-        kind="credit",
-        description="Unused time on Team",
-        unit_price=Decimal(-5000),
-        amount_cents=-5000,
+    PendingLineItemFactory(
+        subscription=subscription, kind="credit", description="Unused time on Team", amount_cents=-5000
     )
     return invoice_for_period_end(subscription=subscription, finalize=False)
 
@@ -575,9 +570,7 @@ def test_the_database_refuses_a_second_invoice_for_a_period(org, pro):
 @pytest.fixture
 def reporter(org):
     """report(timestamp) posts one SMS event with a new key of `org`; returns the response."""
-    _key, secret = apikey_create(organization=org, created_by=None, name="reporter", scopes=[Scope.USAGE_WRITE])
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    client = service_client(APIKeyFactory(organization=org, name="reporter", scopes=[Scope.USAGE_WRITE]).secret)
 
     def report(when):
         return client.post(REPORT, {"event_type": "sms_sent", "timestamp": iso(when)}, format="json")

@@ -1,44 +1,19 @@
-"""Fixtures for the organizations tests: a team with one member of each role."""
+"""Fixtures for the organizations tests. The team (`team`: one member of each role, each
+signed in as `team.clients[role]`) is the shared world's (root conftest.py)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import pytest
 from django.core import mail
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from accounts.tests.factories import UserFactory
 from organizations.models import Organization, Role
 
-ROLES = (Role.OWNER, Role.ADMIN, Role.BILLING, Role.MEMBER)
-
 TOKEN_IN_EMAIL = re.compile(r"token=([A-Za-z0-9_-]+)")
-
-
-@dataclass
-class Team:
-    """An organization whose members are `users[role]`, each with a signed-in `clients[role]`."""
-
-    org: Organization
-    users: dict[str, User] = field(default_factory=dict)
-    clients: dict[str, APIClient] = field(default_factory=dict)
-
-    def url(self, suffix: str = "") -> str:
-        return f"/api/v1/orgs/{self.org.id}{suffix}"
-
-
-@pytest.fixture
-def team(db, make_auth_client) -> Team:
-    team = Team(org=OrganizationFactory(name="Acme Team"))
-    for role in ROLES:
-        member = UserFactory()
-        MembershipFactory(organization=team.org, user=member, role=role)
-        team.users[role] = member
-        team.clients[role] = make_auth_client(member)
-    return team
 
 
 @pytest.fixture

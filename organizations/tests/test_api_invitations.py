@@ -10,10 +10,10 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
-from accounts.tests.factories import MembershipFactory, UserFactory
+from accounts.tests.factories import UserFactory
+from billing_project.testing import assert_error, assert_ok
 from organizations.models import Invitation, Membership, Role
-
-from .helpers import assert_error, assert_ok
+from organizations.tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -4,12 +4,12 @@ import uuid
 
 import pytest
 
-from accounts.tests.factories import MembershipFactory, UserFactory
+from accounts.tests.factories import UserFactory
 from billing_project.errors import NotFound
+from billing_project.testing import assert_error, assert_ok
 from organizations import services
 from organizations.models import Membership, Role
-
-from .helpers import assert_error, assert_ok
+from organizations.tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 

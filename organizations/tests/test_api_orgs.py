@@ -4,11 +4,10 @@ import uuid
 
 import pytest
 
-from accounts.tests.factories import MembershipFactory, OrganizationFactory
+from billing_project.testing import assert_error, assert_ok
 from billing_project.tests.openapi import assert_response_matches_schema
 from organizations.models import Membership, Organization, Role
-
-from .helpers import assert_error, assert_ok
+from organizations.tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -1,22 +1,16 @@
 """Two owners racing each other: the organization always keeps an owner (PostgreSQL)."""
 
 import pytest
-from rest_framework.test import APIClient
 
-from accounts.services import token_pair_for
-from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from accounts.tests.factories import UserFactory
 from billing_project.testing import run_concurrently
+from billing_project.tests.world import people_client
 from organizations.models import Membership, Role
+from organizations.tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROUNDS = 5
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair_for(user).token}")
-    return client
 
 
 def race(*requests):
@@ -39,7 +33,7 @@ def owners_of(org) -> list:
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_owners_demoting_each_other_leaves_one_owner(round_):
     org, first, second = two_owners()
-    first_client, second_client = client_for(first), client_for(second)
+    first_client, second_client = people_client(first), people_client(second)
 
     responses = race(
         lambda: first_client.patch(f"/api/v1/orgs/{org.id}/members/{second.id}", {"role": "member"}, format="json"),
@@ -59,7 +53,7 @@ def test_two_owners_demoting_each_other_leaves_one_owner(round_):
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_owners_leaving_together_leaves_one_owner(round_):
     org, first, second = two_owners()
-    first_client, second_client = client_for(first), client_for(second)
+    first_client, second_client = people_client(first), people_client(second)
 
     responses = race(
         lambda: first_client.delete(f"/api/v1/orgs/{org.id}/members/{first.id}"),
@@ -76,7 +70,7 @@ def test_two_owners_leaving_together_leaves_one_owner(round_):
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_owner_removed_while_demoting_the_other_leaves_one_owner(round_):
     org, first, second = two_owners()
-    first_client, second_client = client_for(first), client_for(second)
+    first_client, second_client = people_client(first), people_client(second)
 
     responses = race(
         lambda: first_client.delete(f"/api/v1/orgs/{org.id}/members/{second.id}"),

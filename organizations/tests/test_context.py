@@ -6,10 +6,11 @@ import pytest
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory, force_authenticate
 
-from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from accounts.tests.factories import UserFactory
 from billing_project.errors import NotFound
 from organizations.context import OrgScopedAPIView, membership_for
 from organizations.models import MANAGER_ROLES, Membership, Role
+from organizations.tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 

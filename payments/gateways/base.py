@@ -1,16 +1,23 @@
 """The interface every payment gateway implements.
 
-A gateway collects money; this project decides what is owed. State changes (a payment
-succeeded, failed, was refunded) come back as normalized events through one pipeline
-(webhooks.services.event_receive), whether the gateway answers at once or later.
+A gateway collects money; this project decides what is owed. A gateway is a leaf: it
+talks to its provider and answers with data (a ChargeResult, a RefundResult, a
+HostedSession, a GatewayEvent), and never writes a row or calls into the domain. State
+changes (a payment succeeded, failed, was refunded) are normalized events. An outcome the
+gateway knows at once comes back as the `event` of its result, and the use case in
+`billing` applies it under its locks (billing.services.gateway_event_apply). One that
+comes later arrives as a webhook: `webhooks` verifies it with the gateway (`verify_event`),
+stores it once and hands the normalized event to the same gateway_event_apply.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from billing_project.errors import DomainError
+from billing_project.money import format_money
 
 
 class GatewayError(DomainError):
@@ -35,34 +42,46 @@ class AmountMismatch(DomainError):
     default_message = "The event's amount or currency does not match the payment."
 
 
-# Normalized event types every gateway's events are turned into.
-PAYMENT_SUCCEEDED = "payment.succeeded"
-PAYMENT_FAILED = "payment.failed"
-PAYMENT_PENDING = "payment.pending"
-REFUND_SUCCEEDED = "refund.succeeded"
-REFUND_FAILED = "refund.failed"
-# The gateway reports the refunds of a payment (made through this project or on the
-# gateway's dashboard): `refunds` lists them, `refunded_total` is the cumulative amount.
-REFUNDS_REPORTED = "refunds.reported"
-DISPUTE_OPENED = "dispute.opened"
-DISPUTE_CLOSED = "dispute.closed"
-PAYMENT_METHOD_ATTACHED = "payment_method.attached"
-PAYMENT_METHOD_DETACHED = "payment_method.detached"
+class EventType(StrEnum):
+    """The normalized event types every gateway's events are turned into. The values are
+    stored (InboundEvent.event_type, sandbox payloads): they never change."""
+
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_PENDING = "payment.pending"
+    REFUND_SUCCEEDED = "refund.succeeded"
+    REFUND_FAILED = "refund.failed"
+    # The gateway reports the refunds of a payment (made through this project or on the
+    # gateway's dashboard): `refunds` lists them, `refunded_total` is the cumulative amount.
+    REFUNDS_REPORTED = "refunds.reported"
+    DISPUTE_OPENED = "dispute.opened"
+    DISPUTE_CLOSED = "dispute.closed"
+    PAYMENT_METHOD_ATTACHED = "payment_method.attached"
+    PAYMENT_METHOD_DETACHED = "payment_method.detached"
+
+
+# The former module-level name, still imported by the billing cycle's concurrency test
+# (test_cycle_concurrency_pg.py); new code uses EventType.
+PAYMENT_SUCCEEDED = EventType.PAYMENT_SUCCEEDED
 
 
 @dataclass(frozen=True)
 class GatewayEvent:
-    """A verified event from a gateway, in this project's terms."""
+    """A verified event from a gateway, in this project's terms. Each field means one
+    thing; the ones an event type does not use stay empty."""
 
     event_id: str
-    type: str
-    payment_reference: str = ""
+    type: EventType | str  # an EventType, or the gateway's own name of an event nothing applies
+    payment_reference: str = ""  # the gateway's id of the payment (Payment.reference)
     payment_id: str = ""  # this project's Payment id, when the gateway echoes it (metadata)
-    refund_reference: str = ""
+    refund_reference: str = ""  # the gateway's id of a refund (Refund.reference)
+    dispute_reference: str = ""  # the gateway's id of a dispute (Dispute.reference)
+    customer_reference: str = ""  # the gateway's customer a payment method belongs (or belonged) to
     amount_cents: int | None = None
     currency: str = ""
     payment_method: str = ""
-    failure_reason: str = ""
+    failure_reason: str = ""  # why a payment or a refund failed
+    dispute_reason: str = ""  # why the customer disputes the payment
     raw: dict = field(default_factory=dict)
     refunds: tuple[ReportedRefund, ...] = ()
     refunded_total: int | None = None
@@ -82,11 +101,42 @@ class HostedSession:
     url: str
 
 
+class ChargeStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PENDING = "pending"  # the outcome arrives later, as a webhook
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """What a gateway answered to an off-session charge. The caller saves `reference` on
+    the payment and applies `event`, the normalized event of an outcome known at once (None
+    while it is pending)."""
+
+    reference: str  # the gateway's id of the payment
+    status: ChargeStatus
+    failure_reason: str = ""
+    payment_method: str = ""
+    event: GatewayEvent | None = None
+
+
+class RefundResultStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    MANUAL = "manual"  # the gateway cannot refund it: staff return the money outside it
+
+
 @dataclass(frozen=True)
 class RefundResult:
-    reference: str
-    status: str  # "pending" | "succeeded" | "failed" | "manual" (the gateway cannot refund it)
+    """What a gateway answered to a refund. The caller saves `reference` on the refund (when
+    there is one), applies `event` when the outcome is known at once as an event (the
+    sandbox's), and settles the refund by `status` otherwise."""
+
+    reference: str  # the gateway's id of the refund ("" when it made none)
+    status: RefundResultStatus
     failure_reason: str = ""
+    event: GatewayEvent | None = None
 
 
 def in_app_portal_url(*, organization, return_url: str) -> str:
@@ -132,9 +182,10 @@ class Gateway(ABC):
         """A hosted page where the customer pays `payment` (and the method is saved)."""
 
     @abstractmethod
-    def charge(self, *, payment, payment_method: str) -> str:
-        """Charge a saved payment method off-session; returns the gateway's reference.
-        The outcome arrives as an event."""
+    def charge(self, *, payment, payment_method: str) -> ChargeResult:
+        """Charge a saved payment method off-session. Writes nothing: the caller saves the
+        reference and applies the result's event; an outcome not known at once arrives
+        later as a webhook."""
 
     @abstractmethod
     def pay_link(self, *, payment, description: str) -> HostedSession:
@@ -146,7 +197,8 @@ class Gateway(ABC):
 
     @abstractmethod
     def refund(self, *, payment, refund) -> RefundResult:
-        """Return money of a succeeded payment."""
+        """Return money of a succeeded payment (`refund`: the pending Refund row, whose id
+        is the idempotency key). Writes nothing: the caller records the result."""
 
     @abstractmethod
     def verify_event(self, *, body: bytes, headers) -> GatewayEvent:
@@ -178,7 +230,7 @@ class PayLinkGateway(Gateway):
     saves_payment_methods = False
     label = ""
 
-    def charge(self, *, payment, payment_method: str) -> str:
+    def charge(self, *, payment, payment_method: str) -> ChargeResult:
         raise GatewayError(f"{self.label} keeps no payment method to charge; invoices are paid by link.")
 
     def validate_payment_method(self, payment_method: str) -> bool:
@@ -187,14 +239,12 @@ class PayLinkGateway(Gateway):
     def portal_url(self, *, organization, return_url: str) -> str:
         return in_app_portal_url(organization=organization, return_url=return_url)
 
-    def manual_refund(self, payment, refund, why: str) -> RefundResult:
+    def manual_refund(self, payment, refund, why: str, *, reference: str = "") -> RefundResult:
         """A refund the gateway cannot make: staff return this refund's amount by hand."""
-        from billing_project.money import format_money
-
         amount = format_money(refund.amount_cents, payment.currency)
         return RefundResult(
-            reference="",
-            status="manual",
+            reference=reference,
+            status=RefundResultStatus.MANUAL,
             failure_reason=(
                 f"{why} Return {amount} to the customer outside {self.label} (e.g. by bank transfer); "
                 "it is recorded here as a manual refund."

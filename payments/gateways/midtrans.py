@@ -27,17 +27,15 @@ from django.conf import settings
 
 from . import register
 from .base import (
-    PAYMENT_FAILED,
-    PAYMENT_PENDING,
-    PAYMENT_SUCCEEDED,
-    REFUNDS_REPORTED,
     AmountMismatch,
+    EventType,
     GatewayError,
     GatewayEvent,
     HostedSession,
     InvalidSignature,
     PayLinkGateway,
     RefundResult,
+    RefundResultStatus,
     ReportedRefund,
 )
 from .http import call
@@ -52,7 +50,7 @@ REFUND_STATUSES = frozenset({"refund", "partial_refund"})
 # What a notification may change. Its signature_key binds order_id, status_code and
 # gross_amount only, none of what decides these (transaction_status, fraud_status, the
 # refunds): each is confirmed with the status API before it is applied.
-STATE_CHANGES = frozenset({PAYMENT_SUCCEEDED, PAYMENT_FAILED, REFUNDS_REPORTED})
+STATE_CHANGES = frozenset({EventType.PAYMENT_SUCCEEDED, EventType.PAYMENT_FAILED, EventType.REFUNDS_REPORTED})
 
 
 def signature_of(order_id: str, status_code: str, gross_amount: str, server_key: str) -> str:
@@ -163,21 +161,20 @@ class MidtransGateway(PayLinkGateway):
         payment_type = payment.payment_method.split("/", 1)[0]
         if payment_type not in REFUNDABLE_TYPES:
             return self.manual_refund(payment, refund, f"Midtrans cannot refund {payment_type or 'these'} payments.")
-        refund.reference = str(refund.pk)
-        refund.save(update_fields=["reference", "updated_at"])
+        refund_key = str(refund.pk)  # the refund's reference at Midtrans: its idempotency key too
         answer = _core(
             "POST",
             f"/v2/{payment.reference}/refund",
-            {"refund_key": refund.reference, "amount": refund.amount_cents, "reason": refund.reason[:255]},
+            {"refund_key": refund_key, "amount": refund.amount_cents, "reason": refund.reason[:255]},
         )
         code = _core_code(answer)
         if code == "200":
-            return RefundResult(reference=refund.reference, status="succeeded")
+            return RefundResult(reference=refund_key, status=RefundResultStatus.SUCCEEDED)
         if code == "412":  # "Merchant cannot modify the status of the transaction"
-            return self._unsettled(payment, refund, payment_type)
+            return self._unsettled(payment, refund, payment_type, refund_key)
         raise GatewayError(f"Midtrans refused the refund ({code}: {answer.body.get('status_message', '')}).")
 
-    def _unsettled(self, payment, refund, payment_type: str) -> RefundResult:
+    def _unsettled(self, payment, refund, payment_type: str, refund_key: str) -> RefundResult:
         """Midtrans refunds only a settled transaction (412 otherwise). A card capture
         settles the next day: until then the whole payment is voided with Cancel, and a part
         cannot be returned yet. A settled one Midtrans will not refund (e.g. past its refund
@@ -185,7 +182,9 @@ class MidtransGateway(PayLinkGateway):
         notification still on its way) nothing is refunded here."""
         status = str(_core("GET", f"/v2/{payment.reference}/status").body.get("transaction_status") or "")
         if status in ("settlement", "partial_refund"):
-            return self.manual_refund(payment, refund, f"Midtrans no longer refunds this {payment_type} payment.")
+            return self.manual_refund(
+                payment, refund, f"Midtrans no longer refunds this {payment_type} payment.", reference=refund_key
+            )
         if status != "capture":
             raise GatewayError(f"Midtrans reports this payment as {status or 'unknown'}; it cannot be refunded now.")
         if refund.amount_cents != payment.amount_cents:
@@ -199,7 +198,7 @@ class MidtransGateway(PayLinkGateway):
             raise GatewayError(
                 f"Midtrans refused to void the card payment ({code}: {answer.body.get('status_message', '')})."
             )
-        return RefundResult(reference=refund.reference, status="succeeded")
+        return RefundResult(reference=refund_key, status=RefundResultStatus.SUCCEEDED)
 
     def verify_event(self, *, body: bytes, headers) -> GatewayEvent:
         try:
@@ -244,7 +243,7 @@ class MidtransGateway(PayLinkGateway):
             and reported.type == event.type
             and reported.payment_reference == event.payment_reference
         ):
-            if event.type == PAYMENT_SUCCEEDED and (reported.amount_cents, reported.currency) != (
+            if event.type == EventType.PAYMENT_SUCCEEDED and (reported.amount_cents, reported.currency) != (
                 event.amount_cents,
                 event.currency,
             ):
@@ -261,7 +260,7 @@ class MidtransGateway(PayLinkGateway):
         )
         return GatewayEvent(
             event_id=f"{event.event_id}:unconfirmed",
-            type=PAYMENT_PENDING,
+            type=EventType.PAYMENT_PENDING,
             payment_reference=event.payment_reference,
             raw=event.raw,
         )
@@ -280,7 +279,7 @@ class MidtransGateway(PayLinkGateway):
         if is_paid(payload):
             return GatewayEvent(
                 event_id=event_id,
-                type=PAYMENT_SUCCEEDED,
+                type=EventType.PAYMENT_SUCCEEDED,
                 amount_cents=whole_rupiah(payload.get("gross_amount")),
                 payment_method=str(payload.get("payment_type") or ""),
                 **common,
@@ -289,9 +288,9 @@ class MidtransGateway(PayLinkGateway):
             reason = payload.get("status_message") or f"Midtrans: {status}"
             if payload.get("channel_response_message"):
                 reason = f"{status}: {payload['channel_response_message']}"
-            return GatewayEvent(event_id=event_id, type=PAYMENT_FAILED, failure_reason=str(reason), **common)
+            return GatewayEvent(event_id=event_id, type=EventType.PAYMENT_FAILED, failure_reason=str(reason), **common)
         # pending, a capture held by fraud detection (challenge), an authorize: wait.
-        return GatewayEvent(event_id=event_id, type=PAYMENT_PENDING, **common)
+        return GatewayEvent(event_id=event_id, type=EventType.PAYMENT_PENDING, **common)
 
     def _refund_event(self, payload: dict, transaction_id: str, status: str, common: dict) -> GatewayEvent:
         if str(payload.get("status_code")) != "200":
@@ -311,7 +310,7 @@ class MidtransGateway(PayLinkGateway):
         )
         return GatewayEvent(
             event_id=f"{transaction_id}:{status}:{total or len(refunds)}",
-            type=REFUNDS_REPORTED,
+            type=EventType.REFUNDS_REPORTED,
             refunds=refunds,
             refunded_total=whole_rupiah(total) if total is not None else None,
             **common,

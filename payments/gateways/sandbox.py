@@ -6,9 +6,12 @@ off the gateway is not configured, so it cannot be chosen, its page is a 404 and
 webhook is refused.
 
 Checkout and pay links open a page inside this app with the amount and two buttons, Pay
-and Decline. Saved payment methods `pm_sandbox_ok` and `pm_sandbox_decline` make
-off-session charges succeed or fail. Every outcome is a signed event that goes through
-the same pipeline as a real gateway's webhook (webhooks.services.event_receive).
+and Decline (webhooks.sandbox_page: it plays the gateway's side and posts a signed event,
+made with `event_body` and `sign`, into the inbound pipeline like a real gateway's
+webhook). Saved payment methods `pm_sandbox_ok` and `pm_sandbox_decline` make off-session
+charges succeed or fail, and refunds succeed, at once: the outcome is the `event` of the
+ChargeResult or RefundResult, the same normalized event such a webhook would carry, which
+the caller in `billing` applies.
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from django.urls import reverse
 
 from . import register
 from .base import (
-    PAYMENT_FAILED,
-    PAYMENT_SUCCEEDED,
-    REFUND_SUCCEEDED,
+    ChargeResult,
+    ChargeStatus,
+    EventType,
     Gateway,
     GatewayEvent,
     HostedSession,
     InvalidSignature,
     RefundResult,
+    RefundResultStatus,
     in_app_portal_url,
 )
 
@@ -54,16 +58,15 @@ def sign(body: bytes, timestamp: int | None = None) -> str:
     return f"t={timestamp},v1={digest}"
 
 
+def event_payload(event_type: str, **data) -> dict:
+    """A sandbox event, with a new event id. Its data keys are GatewayEvent's field names
+    (`payment_reference`, `refund_reference`, `amount_cents`, ...)."""
+    return {"id": f"evt_sbx_{secrets.token_hex(12)}", "type": event_type, "data": data}
+
+
 def event_body(event_type: str, **data) -> bytes:
-    return json.dumps({"id": f"evt_sbx_{secrets.token_hex(12)}", "type": event_type, "data": data}).encode()
-
-
-def deliver(event_type: str, **data) -> None:
-    """Send a sandbox event through the inbound pipeline, signed as a webhook would be."""
-    from webhooks.services import event_receive
-
-    body = event_body(event_type, **data)
-    event_receive(gateway="sandbox", body=body, headers={SIGNATURE_HEADER: sign(body)})
+    """The body of a sandbox webhook (sign it with `sign`)."""
+    return json.dumps(event_payload(event_type, **data)).encode()
 
 
 def is_enabled() -> bool:
@@ -89,36 +92,41 @@ class SandboxGateway(Gateway):
         reference = f"sbx_pl_{secrets.token_urlsafe(18)}"
         return HostedSession(reference=reference, url=_hosted_url(reference))
 
-    def charge(self, *, payment, payment_method: str) -> str:
-        payment.reference = f"sbx_pi_{secrets.token_urlsafe(18)}"
-        payment.save(update_fields=["reference", "updated_at"])
+    def charge(self, *, payment, payment_method: str) -> ChargeResult:
+        reference = f"sbx_pi_{secrets.token_urlsafe(18)}"
         if payment_method == PM_OK:
-            deliver(
-                PAYMENT_SUCCEEDED,
-                payment_reference=payment.reference,
-                amount_cents=payment.amount_cents,
-                currency=payment.currency,
-                payment_method=payment_method,
+            event = self.event_from_payload(
+                event_payload(
+                    EventType.PAYMENT_SUCCEEDED,
+                    payment_reference=reference,
+                    amount_cents=payment.amount_cents,
+                    currency=payment.currency,
+                    payment_method=payment_method,
+                )
             )
-        else:
-            reason = DECLINE_REASON if payment_method == PM_DECLINE else "unknown_payment_method"
-            deliver(PAYMENT_FAILED, payment_reference=payment.reference, failure_reason=reason)
-        return payment.reference
+            return ChargeResult(
+                reference=reference, status=ChargeStatus.SUCCEEDED, payment_method=payment_method, event=event
+            )
+        reason = DECLINE_REASON if payment_method == PM_DECLINE else "unknown_payment_method"
+        event = self.event_from_payload(
+            event_payload(EventType.PAYMENT_FAILED, payment_reference=reference, failure_reason=reason)
+        )
+        return ChargeResult(reference=reference, status=ChargeStatus.FAILED, failure_reason=reason, event=event)
 
     def portal_url(self, *, organization, return_url: str) -> str:
         return in_app_portal_url(organization=organization, return_url=return_url)
 
     def refund(self, *, payment, refund) -> RefundResult:
         reference = f"sbx_re_{secrets.token_urlsafe(18)}"
-        refund.reference = reference
-        refund.save(update_fields=["reference", "updated_at"])
-        deliver(
-            REFUND_SUCCEEDED,
-            refund_reference=reference,
-            payment_reference=payment.reference,
-            amount_cents=refund.amount_cents,
+        event = self.event_from_payload(
+            event_payload(
+                EventType.REFUND_SUCCEEDED,
+                refund_reference=reference,
+                payment_reference=payment.reference,
+                amount_cents=refund.amount_cents,
+            )
         )
-        return RefundResult(reference=reference, status="pending")
+        return RefundResult(reference=reference, status=RefundResultStatus.SUCCEEDED, event=event)
 
     def verify_event(self, *, body: bytes, headers) -> GatewayEvent:
         header = headers.get(SIGNATURE_HEADER) or headers.get("X-Sandbox-Signature") or ""
@@ -139,6 +147,8 @@ class SandboxGateway(Gateway):
         return self.event_from_payload(payload)
 
     def event_from_payload(self, payload: dict) -> GatewayEvent:
+        """A sandbox event's fields are named as GatewayEvent's (stored events keep those
+        names: `payment_reference`, `refund_reference`, ...)."""
         try:
             data = payload.get("data") or {}
             return GatewayEvent(

@@ -5,8 +5,9 @@ project's. An invoice is paid through a Checkout Session in payment mode that sa
 card for off-session use; renewals and dunning charge the saved card with an off-session
 PaymentIntent. Customers are created once per organization (dj-stripe's subscriber) and
 reused. Stripe's webhooks enter through dj-stripe's signature-verified
-WebhookEventTrigger; this project's handlers (payments.stripe_events) hang on dj-stripe's
-signals and turn each event into the same normalized events the sandbox produces.
+WebhookEventTrigger; the receiver on dj-stripe's signals (webhooks.stripe_events) turns
+each event into the same normalized events the sandbox produces, with
+payments.gateways.stripe_events.normalize, where Stripe's payload shapes are read.
 """
 
 from __future__ import annotations
@@ -20,7 +21,18 @@ from django.db import transaction
 from billing_project.money import STRIPE_CURRENCIES, from_gateway_amount, to_gateway_amount
 
 from . import register
-from .base import Gateway, GatewayError, GatewayEvent, HostedSession, InvalidSignature, RefundResult
+from .base import (
+    ChargeResult,
+    ChargeStatus,
+    EventType,
+    Gateway,
+    GatewayError,
+    GatewayEvent,
+    HostedSession,
+    InvalidSignature,
+    RefundResult,
+    RefundResultStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -143,14 +155,11 @@ class StripeGateway(Gateway):
     def pay_link(self, *, payment, description: str) -> HostedSession:
         return self._session(payment=payment, success_url="", cancel_url="", description=description, save_card=True)
 
-    def charge(self, *, payment, payment_method: str) -> str:
-        """An off-session PaymentIntent for the saved card. A decline is recorded at once
-        (through the event pipeline); success arrives with Stripe's webhook, and is applied
-        now too when Stripe answers `succeeded` (the webhook then changes nothing)."""
-        from webhooks.services import event_store_and_process
-
-        from .base import PAYMENT_FAILED, PAYMENT_SUCCEEDED
-
+    def charge(self, *, payment, payment_method: str) -> ChargeResult:
+        """An off-session PaymentIntent for the saved card. A decline is known at once, and
+        so is a success when Stripe answers `succeeded`: the result carries their event, for
+        the caller to apply now (Stripe's webhook of the same outcome then changes nothing).
+        Any other answer is pending: its outcome arrives with Stripe's webhook."""
         _client_timeout()
         amount = to_stripe_amount(payment.amount_cents, payment.currency)
         try:
@@ -169,35 +178,35 @@ class StripeGateway(Gateway):
             failed = (exc.error or {}).get("payment_intent") if isinstance(exc.error, dict) else None
             failed = failed or getattr(exc.error, "payment_intent", None) or {}
             reference = failed.get("id") or payment.reference
-            payment.reference = reference
-            payment.save(update_fields=["reference", "updated_at"])
-            event_store_and_process(
-                gateway=self.name,
+            reason = f"{exc.code or 'card_error'}: {exc.user_message or 'declined'}"
+            return ChargeResult(
+                reference=reference,
+                status=ChargeStatus.FAILED,
+                failure_reason=reason,
                 event=GatewayEvent(
                     event_id=f"sync:{reference}:failed",
-                    type=PAYMENT_FAILED,
+                    type=EventType.PAYMENT_FAILED,
                     payment_reference=reference,
                     payment_id=str(payment.pk),
-                    failure_reason=f"{exc.code or 'card_error'}: {exc.user_message or 'declined'}",
+                    failure_reason=reason,
                     raw={"source": "charge response", "payment_intent": reference},
                 ),
             )
-            return reference
-        payment.reference = intent["id"]
-        payment.save(update_fields=["reference", "updated_at"])
-        if intent["status"] == "succeeded":
-            event_store_and_process(
-                gateway=self.name,
-                event=GatewayEvent(
-                    event_id=f"sync:{intent['id']}:succeeded",
-                    type=PAYMENT_SUCCEEDED,
-                    payment_reference=intent["id"],
-                    payment_id=str(payment.pk),
-                    payment_method=payment_method,
-                    raw={"source": "charge response", "payment_intent": intent["id"]},
-                ),
-            )
-        return intent["id"]
+        if intent["status"] != "succeeded":
+            return ChargeResult(reference=intent["id"], status=ChargeStatus.PENDING)
+        return ChargeResult(
+            reference=intent["id"],
+            status=ChargeStatus.SUCCEEDED,
+            payment_method=payment_method,
+            event=GatewayEvent(
+                event_id=f"sync:{intent['id']}:succeeded",
+                type=EventType.PAYMENT_SUCCEEDED,
+                payment_reference=intent["id"],
+                payment_id=str(payment.pk),
+                payment_method=payment_method,
+                raw={"source": "charge response", "payment_intent": intent["id"]},
+            ),
+        )
 
     def portal_url(self, *, organization, return_url: str) -> str:
         _client_timeout()
@@ -218,16 +227,18 @@ class StripeGateway(Gateway):
             metadata={"refund_id": str(refund.pk), "payment_id": str(payment.pk)},
             idempotency_key=f"refund-{refund.pk}",
         )
-        refund.reference = result["id"]
-        refund.save(update_fields=["reference", "updated_at"])
-        status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(result["status"], "pending")
+        status = {
+            "succeeded": RefundResultStatus.SUCCEEDED,
+            "failed": RefundResultStatus.FAILED,
+            "canceled": RefundResultStatus.FAILED,
+        }.get(result["status"], RefundResultStatus.PENDING)
         return RefundResult(reference=result["id"], status=status, failure_reason=result.get("failure_reason") or "")
 
     def verify_event(self, *, body: bytes, headers) -> GatewayEvent:
         raise InvalidSignature("Stripe events enter through /webhooks/stripe (dj-stripe's WebhookEventTrigger).")
 
     def event_from_payload(self, payload: dict) -> GatewayEvent:
-        from payments.stripe_events import normalize
+        from .stripe_events import normalize  # it reads amounts with this module's from_stripe_amount
 
         events = normalize(payload)
         if len(events) != 1:

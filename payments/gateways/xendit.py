@@ -21,16 +21,14 @@ from django.conf import settings
 
 from . import register
 from .base import (
-    PAYMENT_FAILED,
-    PAYMENT_SUCCEEDED,
-    REFUND_FAILED,
-    REFUNDS_REPORTED,
+    EventType,
     GatewayError,
     GatewayEvent,
     HostedSession,
     InvalidSignature,
     PayLinkGateway,
     RefundResult,
+    RefundResultStatus,
     ReportedRefund,
 )
 from .http import call
@@ -138,11 +136,11 @@ class XenditGateway(PayLinkGateway):
             return self.manual_refund(payment, refund, f"Xendit cannot refund {method or 'these'} payments.")
         if not answer.ok:
             raise GatewayError(f"Xendit refused the refund ({_error(answer)}).")
-        refund.reference = str(answer.body["id"])
-        refund.save(update_fields=["reference", "updated_at"])
-        status = {"SUCCEEDED": "succeeded", "FAILED": "failed"}.get(answer.body.get("status"), "pending")
+        status = {"SUCCEEDED": RefundResultStatus.SUCCEEDED, "FAILED": RefundResultStatus.FAILED}.get(
+            answer.body.get("status"), RefundResultStatus.PENDING
+        )
         return RefundResult(
-            reference=refund.reference, status=status, failure_reason=answer.body.get("failure_code") or ""
+            reference=str(answer.body["id"]), status=status, failure_reason=answer.body.get("failure_code") or ""
         )
 
     def verify_event(self, *, body: bytes, headers) -> GatewayEvent:
@@ -176,13 +174,15 @@ class XenditGateway(PayLinkGateway):
             )
             amount = payload.get("paid_amount")
             return GatewayEvent(
-                type=PAYMENT_SUCCEEDED,
+                type=EventType.PAYMENT_SUCCEEDED,
                 amount_cents=whole_rupiah(payload.get("amount") if amount is None else amount),
                 payment_method=method,
                 **common,
             )
         if status == "EXPIRED":
-            return GatewayEvent(type=PAYMENT_FAILED, failure_reason="The Xendit payment link expired unpaid.", **common)
+            return GatewayEvent(
+                type=EventType.PAYMENT_FAILED, failure_reason="The Xendit payment link expired unpaid.", **common
+            )
         return GatewayEvent(type=f"xendit.invoice.{status.lower()}", **common)
 
     def _refund_event(self, payload: dict) -> GatewayEvent:
@@ -193,7 +193,7 @@ class XenditGateway(PayLinkGateway):
         common = {"event_id": f"{event}:{refund_id}", "refund_reference": str(refund_id), "raw": payload}
         if event == "refund.succeeded":
             return GatewayEvent(
-                type=REFUNDS_REPORTED,
+                type=EventType.REFUNDS_REPORTED,
                 payment_reference=str(data.get("invoice_id") or ""),
                 refunds=(
                     ReportedRefund(
@@ -206,5 +206,7 @@ class XenditGateway(PayLinkGateway):
                 **common,
             )
         if event == "refund.failed":
-            return GatewayEvent(type=REFUND_FAILED, failure_reason=str(data.get("failure_code") or ""), **common)
+            return GatewayEvent(
+                type=EventType.REFUND_FAILED, failure_reason=str(data.get("failure_code") or ""), **common
+            )
         return GatewayEvent(type=f"xendit.{event}", **common)

@@ -1,16 +1,11 @@
-"""The shared billing fixtures (payments.tests.support)."""
+"""Fixtures for the payments tests. The world (`team`, `org`, `owner`, `pro`, `team_plan`,
+`staff_client`, ...) is the shared one: root conftest.py, billing_project.tests.world; the
+fake gateway servers and gateway settings (`fake_stripe`, `stripe_ready`, ...) are
+payments.tests.fixtures, a plugin the root conftest.py registers."""
 
-from payments.tests.support import (  # noqa: F401 - fixtures
-    _media_in_tmp,
-    org,
-    other_team,
-    owner,
-    pro,
-    staff_browser,
-    team,
-    team_plan,
-)
+import pytest
 
-from .fake_midtrans import fake_midtrans  # noqa: F401 - the fake Midtrans API fixture
-from .fake_stripe import fake_stripe  # noqa: F401 - the fake Stripe API fixture
-from .fake_xendit import fake_xendit  # noqa: F401 - the fake Xendit API fixture
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(media_in_tmp):
+    """Payments finalize and pay invoices, which render PDFs: into a temporary directory."""

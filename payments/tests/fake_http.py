@@ -125,8 +125,8 @@ class FakeHandler(BaseHTTPRequestHandler):
 
 
 class FakeHTTPServer:
-    """The lifecycle and test-facing basics of a fake API served on 127.0.0.1. Use as a
-    context manager or start()/stop(); `url` is the server's base URL once started."""
+    """The lifecycle and test-facing basics of a fake API served on 127.0.0.1:
+    start()/stop(); `url` is the server's base URL once started."""
 
     name: ClassVar[str] = "FakeHTTPServer"
     handler_class: ClassVar[type[FakeHandler]]
@@ -170,12 +170,6 @@ class FakeHTTPServer:
             self._thread.join(timeout=5)
         self._server = None
         self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def _track_connection(self, connection, *, open_: bool) -> None:
         with self._lock:

@@ -3,20 +3,22 @@
 `FakeMidtrans` is a small threaded HTTP server (stdlib `http.server`, bound to 127.0.0.1
 on a free port) that plays both Midtrans hosts the billing backend talks to: Snap
 (app.sandbox.midtrans.com, the hosted payment page) and the Core API
-(api.sandbox.midtrans.com, status and refunds). Requests carry JSON bodies and HTTP
-Basic auth with the server key as the username and an empty password. Production code
-talks to it with `requests` unchanged (settings.MIDTRANS_SNAP_BASE and
-MIDTRANS_API_BASE both = fake.url). Nothing here reaches the network beyond loopback.
+(api.sandbox.midtrans.com, status and refunds), as payments.gateways.midtrans calls
+them. Requests carry JSON bodies and HTTP Basic auth with the server key as the username
+and an empty password. Production code talks to it with `requests` unchanged
+(settings.MIDTRANS_SNAP_BASE and MIDTRANS_API_BASE both = fake.url). Nothing here
+reaches the network beyond loopback.
 
 What it answers (anything else is a 404, recorded in `fake.unhandled`;
 `fake.assert_all_handled()` fails a test on it):
 
-    POST /snap/v1/transactions     Snap: 201 {token, redirect_url}
-    GET  /v2/{order_id}/status     Core: the transaction status (order_id or transaction_id)
-    POST /v2/{order_id}/refund     Core: refund a settled transaction ({refund_key, amount, reason})
-    POST /v2/{order_id}/cancel     Core: cancel a pending / captured (or challenged) one
-    POST /v2/{order_id}/expire     Core: expire a pending one
+    POST /snap/v1/transactions     Snap: 201 {token, redirect_url}            create_checkout, pay_link
+    GET  /v2/{order_id}/status     Core: the transaction status               verify_event, refund
+    POST /v2/{order_id}/refund     Core: refund a settled transaction ({refund_key, amount, reason})   refund
+    POST /v2/{order_id}/cancel     Core: cancel a pending / captured (or challenged) one   refund (a card not settled)
+    POST /v2/{order_id}/expire     Core: expire a pending one                  expire_link
     POST /v2/{order_id}/approve    Core: accept a card payment held with fraud_status challenge
+                                   (tests: a challenge approved on Midtrans' dashboard)
 
 Shapes follow Midtrans' docs: the Snap response and its errors (docs.midtrans.com Snap
 "Response": 201 {token, redirect_url}; 401 and 400 `{"error_messages": [...]}` incl.
@@ -46,7 +48,8 @@ return the HTTP notification Midtrans would POST to the merchant, with a correct
 `signature_key` for `fake.server_key`:
 
     pay(order_id, payment_type="credit_card")   card: capture + fraud_status accept ("200");
-                                                other types: settlement ("200"); after deny(), a
+                                                gopay, shopeepay, qris, bank_transfer,
+                                                cstore: settlement ("200"); after deny(), a
                                                 new transaction of the same order
     settle(order_id)                            capture / pending -> settlement ("200")
     pending(order_id, payment_type="bank_transfer", bank="bca")   pending ("201", VA number)
@@ -57,7 +60,7 @@ return the HTTP notification Midtrans would POST to the merchant, with a correct
     refund(order_id, amount=None)               refund / partial_refund ("200", with `refunds`)
 
 Every notification (also those caused by the Core API actions) is kept in
-`fake.notifications` (`take_notifications()`). `signature_key()` computes the signature.
+`fake.notifications` (`take_notifications()`).
 
 Failure injection: `fake.fail_next(path_prefix, status=500)` answers the next matching
 request with a Midtrans error before it is processed; `fake.delay_next(path_prefix,
@@ -76,40 +79,33 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from payments.tests.fake_http import FakeHandler, FakeHTTPServer, Rule, basic_auth_user
 
 __all__ = [
-    "DEFAULT_API_BASE",
-    "DEFAULT_SNAP_BASE",
     "FAKE_CLIENT_KEY",
     "FAKE_MERCHANT_ID",
     "FAKE_SERVER_KEY",
     "REFUNDABLE_PAYMENT_TYPES",
     "FakeMidtrans",
     "FakeRequest",
-    "fake_midtrans",
     "fake_midtrans_fixture",
     "signature_key",
-    "verify_signature",
 ]
 
-DEFAULT_SNAP_BASE = "https://app.sandbox.midtrans.com"
-DEFAULT_API_BASE = "https://api.sandbox.midtrans.com"
 FAKE_SERVER_KEY = "SB-Mid-server-fakeMidtransServerKey0123456789"
 FAKE_CLIENT_KEY = "SB-Mid-client-fakeMidtransClientKey012345"
 FAKE_MERCHANT_ID = "G123456789"
 
-PAYMENT_TYPES = {
-    "credit_card", "bank_transfer", "echannel", "gopay", "shopeepay", "qris", "cstore", "akulaku", "kredivo",
-    "bca_klikpay", "bca_klikbca", "cimb_clicks", "danamon_online", "bri_epay", "uob_ezpay", "other_qris",
-}  # fmt: skip
+# The payment types the tests' customers pay with: refundable (a card, e-wallets, QRIS)
+# and not (a bank transfer to a virtual account, a convenience store).
+PAYMENT_TYPES = {"credit_card", "bank_transfer", "cstore", "gopay", "shopeepay", "qris"}
 # "Refund transaction is supported only for credit_card, gopay, shopeepay, dana, ovo, QRIS, kredivo and akulaku."
 REFUNDABLE_PAYMENT_TYPES = {"credit_card", "gopay", "shopeepay", "qris", "kredivo", "akulaku"}
-BANKS = {"bca", "bni", "bri", "permata", "cimb"}
+BANKS = {"bca", "bni", "bri", "cimb"}
 
 # An order_id whose transaction reached one of these is "paid and utilized" for Snap.
 _PAID = {"capture", "settlement", "refund", "partial_refund"}
@@ -129,11 +125,6 @@ CANNOT_MODIFY = "Merchant cannot modify the status of the transaction"
 def signature_key(order_id: str, status_code: str, gross_amount: str, server_key: str = FAKE_SERVER_KEY) -> str:
     """Midtrans' notification signature: SHA512(order_id + status_code + gross_amount + ServerKey), hex."""
     return hashlib.sha512(f"{order_id}{status_code}{gross_amount}{server_key}".encode()).hexdigest()
-
-
-def verify_signature(payload: dict, server_key: str = FAKE_SERVER_KEY) -> bool:
-    expected = signature_key(payload["order_id"], payload["status_code"], payload["gross_amount"], server_key)
-    return secrets.compare_digest(expected, payload.get("signature_key", ""))
 
 
 def _now() -> datetime:
@@ -195,7 +186,6 @@ class FakeRequest:
 
     method: str
     path: str
-    query: dict
     body: Any
     headers: dict
     api_key: str | None
@@ -208,13 +198,12 @@ class FakeRequest:
 class _Handler(FakeHandler):
     server_version = "FakeMidtrans/1.0"
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = FakeHandler._serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = FakeHandler._serve  # all answered and recorded
 
 
 class FakeMidtrans(FakeHTTPServer):
-    """In-memory Midtrans (Snap + Core API), served over HTTP on 127.0.0.1. Use as a
-    context manager or start()/stop(); `url` is the base for both MIDTRANS_SNAP_BASE and
-    MIDTRANS_API_BASE."""
+    """In-memory Midtrans (Snap + Core API), served over HTTP on 127.0.0.1: start()/stop();
+    `url` is the base for both MIDTRANS_SNAP_BASE and MIDTRANS_API_BASE."""
 
     name = "FakeMidtrans"
     handler_class = _Handler
@@ -243,13 +232,6 @@ class FakeMidtrans(FakeHTTPServer):
         with self._lock:
             return self._record(order_id)["token"]
 
-    def order_for_token(self, token: str) -> str:
-        with self._lock:
-            for order_id, record in self._transactions.items():
-                if record["token"] == token:
-                    return order_id
-        raise KeyError(token)
-
     def status(self, order_id: str) -> dict | None:
         """What GET /v2/{order_id}/status answers now, or None while no payment method is chosen."""
         with self._lock:
@@ -261,9 +243,6 @@ class FakeMidtrans(FakeHTTPServer):
     def order_ids(self) -> list[str]:
         with self._lock:
             return list(self._transactions)
-
-    def signature_key(self, order_id: str, status_code: str, gross_amount: str) -> str:
-        return signature_key(order_id, status_code, gross_amount, self.server_key)
 
     def take_notifications(self) -> list[dict]:
         """Notifications made since the last take_notifications()."""
@@ -283,7 +262,7 @@ class FakeMidtrans(FakeHTTPServer):
 
     # --- helpers that play the customer's and Midtrans' side -----------------------------
 
-    def pay(self, order_id: str, payment_type: str | None = None, *, bank: str = "bca") -> dict:
+    def pay(self, order_id: str, payment_type: str | None = None) -> dict:
         """The customer pays. With a card (the default when no method was chosen yet) the
         payment is captured with fraud_status accept; other types settle at once (a
         pending transfer keeps its payment_type). Returns the notification."""
@@ -297,7 +276,7 @@ class FakeMidtrans(FakeHTTPServer):
                 # Snap lets the customer try again: a new transaction of the same order.
                 record["transaction_id"] = None
             payment_type = payment_type or record["payment_type"] or "credit_card"
-            self._choose(record, payment_type, bank=bank)
+            self._choose(record, payment_type)
             if payment_type == "credit_card":
                 self._card_authorized(record)
                 self._set(record, "capture", fraud_status="accept")
@@ -406,11 +385,10 @@ class FakeMidtrans(FakeHTTPServer):
         headers = {key.lower(): value for key, value in headers.items()}
         split = urlsplit(raw_path)
         path = split.path.rstrip("/") or "/"
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
         snap = path.startswith("/snap/")
         body, parse_error = self._parse_body(method, raw_body)
         api_key = basic_auth_user(headers.get("authorization", ""))
-        record = FakeRequest(method, path, query, body, headers, api_key)
+        record = FakeRequest(method, path, body, headers, api_key)
         rule = self._take_rule(record)
 
         def answer(status: int, payload: Any, hold: float = 0.0):
@@ -439,7 +417,7 @@ class FakeMidtrans(FakeHTTPServer):
             return error(
                 CoreError(413, "The request cannot be processed due to syntax error in the request body."), hold
             )
-        status, payload = self._dispatch(method, path, query, body)
+        status, payload = self._dispatch(method, path, body)
         if isinstance(payload, SnapError | CoreError):
             return error(payload, hold)
         return answer(status, payload, hold)
@@ -454,7 +432,7 @@ class FakeMidtrans(FakeHTTPServer):
             return None, True
         return parsed, not isinstance(parsed, dict)
 
-    def _dispatch(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
+    def _dispatch(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         found = self._route(self._routes(), method, path)
         if found is not None:
             handler, groups = found
@@ -494,13 +472,9 @@ class FakeMidtrans(FakeHTTPServer):
             raise KeyError(order_id)
         return self._transactions[order_id]
 
-    def _find(self, order_or_transaction_id: str) -> dict:
-        """By order_id or transaction_id; 404 while no payment method has been chosen."""
-        record = self._transactions.get(order_or_transaction_id)
-        if record is None:
-            record = next(
-                (r for r in self._transactions.values() if r["transaction_id"] == order_or_transaction_id), None
-            )
+    def _find(self, order_id: str) -> dict:
+        """By order_id (what this project asks by); 404 while no payment method has been chosen."""
+        record = self._transactions.get(order_id)
         if record is None or record["transaction_status"] is None:
             raise _not_found()
         return record
@@ -509,15 +483,6 @@ class FakeMidtrans(FakeHTTPServer):
         """The customer picks a payment method: the Core transaction comes into being."""
         if payment_type not in PAYMENT_TYPES:
             raise ValueError(f"Unknown payment_type {payment_type!r}; one of {sorted(PAYMENT_TYPES)}")
-        enabled = record["request"].get("enabled_payments")
-        if enabled:  # Snap's enabled_payments names for this payment_type
-            names = {
-                "bank_transfer": {"bank_transfer", f"{bank}_va", "other_va"},
-                "cstore": {"cstore", "indomaret", "alfamart"},
-                "qris": {"qris", "other_qris", "gopay", "shopeepay"},
-            }.get(payment_type, {payment_type})
-            if not names & set(enabled):
-                raise ValueError(f"Order {record['order_id']} only enables {enabled}")
         if record["payment_type"] == payment_type and record["transaction_id"]:
             return
         now = _now()
@@ -533,13 +498,8 @@ class FakeMidtrans(FakeHTTPServer):
         if payment_type == "bank_transfer":
             if bank not in BANKS:
                 raise ValueError(f"Unknown bank {bank!r}; one of {sorted(BANKS)}")
-            if bank == "permata":
-                extras["permata_va_number"] = _digits(16)
-            else:
-                extras["va_numbers"] = [{"bank": bank, "va_number": _digits(11 if bank == "bca" else 16)}]
-                extras["payment_amounts"] = []
-        elif payment_type == "echannel":
-            extras.update({"biller_code": "70012", "bill_key": _digits(12)})
+            extras["va_numbers"] = [{"bank": bank, "va_number": _digits(11 if bank == "bca" else 16)}]
+            extras["payment_amounts"] = []
         elif payment_type == "cstore":
             extras.update({"store": "indomaret", "payment_code": _digits(14)})
         elif payment_type == "qris":
@@ -577,7 +537,7 @@ class FakeMidtrans(FakeHTTPServer):
                     {"paid_at": record["settlement_time"], "amount": _money(record["gross_amount"])}
                 ]
         if status == "pending":
-            hours = 24 if record["payment_type"] in ("bank_transfer", "echannel", "cstore") else 0.25
+            hours = 24 if record["payment_type"] in ("bank_transfer", "cstore") else 0.25
             record["expiry_time"] = _mt_time(now + timedelta(hours=hours))
 
     @staticmethod
@@ -710,8 +670,6 @@ class FakeMidtrans(FakeHTTPServer):
     def _h_refund(self, body: dict, order_id: str) -> tuple[int, dict]:
         record = self._find(order_id)
         refund_key, amount, reason = body.get("refund_key"), body.get("amount"), body.get("reason", "")
-        if isinstance(amount, str) and amount.isdigit():
-            amount = int(amount)
         messages = []
         if refund_key is not None and (
             not isinstance(refund_key, str) or not _REFUND_KEY.match(refund_key) or len(refund_key) > 255
@@ -825,8 +783,3 @@ def fake_midtrans_fixture(settings):
     finally:
         fake.stop()
     assert not fake.errors, "FakeMidtrans crashed while serving:\n" + "\n".join(fake.errors)
-
-
-# Importable under the fixture's own name (`from payments.tests.fake_midtrans import fake_midtrans`
-# in a conftest); modules whose tests take a `fake_midtrans` argument import `fake_midtrans_fixture`.
-fake_midtrans = fake_midtrans_fixture

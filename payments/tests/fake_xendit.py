@@ -1,23 +1,20 @@
 """A fake Xendit API server for tests: real HTTP on loopback, Xendit's wire format.
 
 `FakeXendit` is a small threaded HTTP server (stdlib `http.server`, bound to 127.0.0.1
-on a free port) that speaks the part of Xendit's API the billing backend uses for
-Indonesian customers: hosted invoices (payment links) and refunds. Requests carry JSON
-bodies and HTTP Basic auth with the secret API key as the username and an empty
-password; answers are Xendit's JSON objects, and errors are Xendit's envelope
-`{"error_code": "...", "message": "..."}` with Xendit's status codes. Production code
-talks to it with `requests` unchanged (`settings.XENDIT_API_BASE = fake.url`). Nothing
-here reaches the network beyond loopback.
+on a free port) that answers the Xendit calls of payments.gateways.xendit: hosted
+invoices (payment links) and refunds. Requests carry JSON bodies and HTTP Basic auth
+with the secret API key as the username and an empty password; answers are Xendit's
+JSON objects, and errors are Xendit's envelope `{"error_code": "...", "message": "..."}`
+with Xendit's status codes. Production code talks to it with `requests` unchanged
+(`settings.XENDIT_API_BASE = fake.url`). Nothing here reaches the network beyond loopback.
 
-What it answers (anything else is a 404 `NOT_FOUND`, recorded in `fake.unhandled`;
-`fake.assert_all_handled()` fails a test on it):
+What it answers (anything else is a 404 `NOT_FOUND`, recorded in `fake.unhandled`, and
+a body field it does not implement a 400 `"..." is not allowed`; `fake.assert_all_handled()`
+fails a test on it):
 
-    POST /v2/invoices          create an invoice (status PENDING)
-    GET  /v2/invoices          list, newest first (?external_id=, ?statuses[]=, ?limit=)
-    GET  /v2/invoices/{id}     one invoice
-    POST /invoices/{id}/expire!  expire a PENDING invoice (its EXPIRED callback is sent)
-    POST /refunds              refund a paid invoice ({invoice_id, amount, reason, reference_id})
-    GET  /refunds/{id}         one refund
+    POST /v2/invoices            create an invoice (status PENDING)      create_checkout, pay_link
+    POST /invoices/{id}/expire!  expire a PENDING invoice (its EXPIRED callback is sent)   expire_link
+    POST /refunds                refund a paid invoice ({invoice_id, amount, reason, reference_id})   refund
 
 Shapes follow Xendit's API reference and SDK docs: the invoice object and its create
 parameters (xendit-php/xendit-node `Invoice`, `CreateInvoiceRequest`; Xendit's invoice
@@ -36,8 +33,8 @@ Auth: only `fake.secret_key` (default FAKE_SECRET_KEY) is accepted; a missing or
 key is 401 INVALID_API_KEY, a public key (`xnd_public_...`) is 403 REQUEST_FORBIDDEN_ERROR.
 
 Xendit's side is driven by helpers that change the invoice and return the callback
-payload Xendit would POST to the invoice webhook (with `callback_headers()`: Xendit sends
-the account's callback verification token in `x-callback-token`):
+payload Xendit would POST to the invoice webhook (with the account's callback
+verification token, `fake.callback_token`, in `x-callback-token`):
 
     pay(invoice_id, payment_method="EWALLET", channel="OVO")   -> status PAID
     settle(invoice_id)                                          -> status SETTLED
@@ -47,15 +44,14 @@ the account's callback verification token in `x-callback-token`):
 Callback payloads always carry every key of Xendit's sample; keys that do not apply
 (bank_code for an e-wallet payment, all payment fields of an EXPIRED invoice) are null.
 Channel-specific keys of Xendit's InvoiceCallback are added where they apply
-(ewallet_type, credit_card_charge_id, retail_outlet_name), as are payment_id and the
-redirect URLs. Every payload is also kept in `fake.callbacks` (`take_callbacks()`).
+(ewallet_type, credit_card_charge_id), as are payment_id and the redirect URLs. Every
+payload is also kept in `fake.callbacks`.
 
 Refunds: only invoices paid by EWALLET or CREDIT_CARD can be refunded (others answer 400
-REFUND_NOT_SUPPORTED). A new refund has status `fake.refund_status`, "PENDING" by default
-(Xendit: "Refund is pending. Check the final status of the refund via webhook"); set it
-to "SUCCEEDED" for refunds that complete at once. POSTs honour an `idempotency-key`
-header: the same key and body replay the first answer, another body is 409
-DUPLICATE_ERROR.
+REFUND_NOT_SUPPORTED). A new refund is PENDING (Xendit: "Refund is pending. Check the
+final status of the refund via webhook"); `complete_refund` ends it. POSTs honour an
+`idempotency-key` header: the same key and body replay the first answer, another body
+is 409 DUPLICATE_ERROR.
 
 Failure injection: `fake.fail_next(path_prefix, status=500)` answers the next matching
 request with a Xendit error before it is processed; `fake.delay_next(path_prefix,
@@ -65,7 +61,6 @@ connection closes unanswered). Every request is in `fake.requests` (`calls()`).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import re
@@ -74,14 +69,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from payments.tests.fake_http import FakeHandler, FakeHTTPServer, Rule, basic_auth_user
 
 __all__ = [
-    "DEFAULT_API_BASE",
     "FAKE_CALLBACK_TOKEN",
     "FAKE_PUBLIC_KEY",
     "FAKE_SECRET_KEY",
@@ -89,11 +83,9 @@ __all__ = [
     "REFUNDABLE_METHODS",
     "FakeRequest",
     "FakeXendit",
-    "fake_xendit",
     "fake_xendit_fixture",
 ]
 
-DEFAULT_API_BASE = "https://api.xendit.co"
 FAKE_SECRET_KEY = "xnd_development_fakeXenditSecretKey0123456789abcdefghijklmnopqrstuvwxyzAB"
 FAKE_PUBLIC_KEY = "xnd_public_development_fakeXenditPublicKey0123456789abcdefghijklmnopqrst"
 FAKE_CALLBACK_TOKEN = "fake-callback-token-0123456789abcdefghijklmnopqrstuvwxyzFakeXendit"
@@ -104,27 +96,22 @@ MERCHANT_NAME = "Fake Billing"
 REFUNDABLE_METHODS = ("EWALLET", "CREDIT_CARD")
 REFUND_REASONS = ("FRAUDULENT", "DUPLICATE", "REQUESTED_BY_CUSTOMER", "CANCELLATION", "OTHERS")
 
-# payment_method -> (default channel, known channels)
+# payment_method -> (default channel, known channels): the ways the tests' customers pay
+# (a refundable e-wallet or card; a bank transfer, which Xendit does not refund).
 PAYMENT_METHODS = {
-    "EWALLET": ("OVO", {"OVO", "DANA", "LINKAJA", "SHOPEEPAY", "ASTRAPAY", "JENIUSPAY", "NEXCASH"}),
+    "EWALLET": ("OVO", {"OVO", "DANA", "LINKAJA", "SHOPEEPAY"}),
     "CREDIT_CARD": ("CREDIT_CARD", {"CREDIT_CARD"}),
-    "BANK_TRANSFER": ("BCA", {"BCA", "BNI", "BRI", "MANDIRI", "PERMATA", "BSI", "BJB", "CIMB", "SAHABAT_SAMPOERNA"}),
-    "RETAIL_OUTLET": ("ALFAMART", {"ALFAMART", "INDOMARET"}),
-    "QR_CODE": ("QRIS", {"QRIS"}),
-    "DIRECT_DEBIT": ("DD_BRI", {"DD_BRI", "DD_MANDIRI", "DD_BCA_KLIKPAY"}),
-    "PAYLATER": ("KREDIVO", {"KREDIVO", "AKULAKU", "ATOME", "INDODANA"}),
+    "BANK_TRANSFER": ("BCA", {"BCA", "BNI", "BRI", "MANDIRI"}),
 }
 
-# The create-invoice parameters Xendit knows (CreateInvoiceRequest); others are rejected
-# so a misspelt field fails loudly instead of being dropped.
+# The fields of the create-invoice and refund requests the fake implements (those
+# payments.gateways.xendit sends); others are rejected, as Xendit rejects unknown ones,
+# so a new or misspelt field fails loudly instead of being dropped.
 _INVOICE_FIELDS = {
-    "external_id", "amount", "payer_email", "description", "invoice_duration", "callback_virtual_account_id",
-    "should_send_email", "customer", "customer_notification_preference", "success_redirect_url",
-    "failure_redirect_url", "payment_methods", "mid_label", "should_authenticate_credit_card", "currency",
-    "reminder_time", "local", "locale", "reminder_time_unit", "items", "fees", "channel_properties", "metadata",
-    "fixed_va", "should_exclude_credit_card",
+    "external_id", "amount", "currency", "description", "invoice_duration", "metadata", "payer_email",
+    "success_redirect_url", "failure_redirect_url",
 }  # fmt: skip
-_REFUND_FIELDS = {"invoice_id", "payment_request_id", "reference_id", "amount", "currency", "reason", "metadata"}
+_REFUND_FIELDS = {"invoice_id", "reference_id", "amount", "currency", "reason", "metadata"}
 _CURRENCIES = {"IDR"}  # the fake account is an Indonesian one
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URI = re.compile(r"^https?://\S+$")
@@ -149,12 +136,8 @@ def _is_number(value: Any) -> bool:
 
 def _fee(method: str, amount: float) -> int:
     """A plausible Xendit fee (the difference between paid_amount and adjusted_received_amount)."""
-    rates = {"EWALLET": (0.015, 0), "CREDIT_CARD": (0.029, 2000), "QR_CODE": (0.007, 0), "PAYLATER": (0.023, 0)}
-    flat = {"BANK_TRANSFER": 4000, "RETAIL_OUTLET": 5000, "DIRECT_DEBIT": 1900}
-    if method in rates:
-        rate, fixed = rates[method]
-        return round(amount * rate) + fixed
-    return flat.get(method, 0)
+    rate, fixed = {"EWALLET": (0.015, 0), "CREDIT_CARD": (0.029, 2000), "BANK_TRANSFER": (0, 4000)}[method]
+    return round(amount * rate) + fixed
 
 
 class ApiError(Exception):
@@ -173,12 +156,11 @@ def _validation(message: str, path: str | None = None) -> ApiError:
 
 @dataclass
 class FakeRequest:
-    """One request the fake received. `body` is the parsed JSON (or form) body, `api_key`
-    the Basic-auth username, `headers` the lower-cased request headers."""
+    """One request the fake received. `body` is the parsed JSON body, `api_key` the
+    Basic-auth username, `headers` the lower-cased request headers."""
 
     method: str
     path: str
-    query: dict
     body: Any
     headers: dict
     api_key: str | None
@@ -192,12 +174,12 @@ class _Handler(FakeHandler):
     server_version = "FakeXendit/1.0"
     content_type = "application/json; charset=utf-8"
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = FakeHandler._serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = FakeHandler._serve  # all answered and recorded
 
 
 class FakeXendit(FakeHTTPServer):
-    """In-memory Xendit, served over HTTP on 127.0.0.1. Use as a context manager or
-    start()/stop(); `url` is the base to put in settings.XENDIT_API_BASE."""
+    """In-memory Xendit, served over HTTP on 127.0.0.1: start()/stop(); `url` is the base
+    to put in settings.XENDIT_API_BASE."""
 
     name = "FakeXendit"
     handler_class = _Handler
@@ -211,31 +193,18 @@ class FakeXendit(FakeHTTPServer):
         super().__init__()
         self.secret_key = secret_key
         self.callback_token = callback_token
-        self.refund_status = "PENDING"
         self._invoices: dict[str, dict] = {}
         self._payments: dict[str, dict] = {}  # invoice id -> payment details (private)
         self._refunds: dict[str, dict] = {}
         self._idempotency: dict[str, dict] = {}
-        self._taken = 0
         self.callbacks: list[dict] = []
 
     # --- test-facing API ----------------------------------------------------------------
 
     def invoice(self, invoice_id: str) -> dict:
-        """A copy of a stored invoice, as GET /v2/invoices/{id} answers it."""
+        """A copy of a stored invoice, as Xendit answers it."""
         with self._lock:
-            return self._public(self._require_invoice(invoice_id))
-
-    def invoices(self) -> list[dict]:
-        """Copies of every invoice, oldest first."""
-        with self._lock:
-            return [self._public(invoice) for invoice in self._invoices.values()]
-
-    def refund(self, refund_id: str) -> dict:
-        with self._lock:
-            if refund_id not in self._refunds:
-                raise KeyError(refund_id)
-            return copy.deepcopy(self._refunds[refund_id])
+            return copy.deepcopy(self._require_invoice(invoice_id))
 
     def refunds(self, invoice_id: str | None = None) -> list[dict]:
         """Copies of the refunds (of one invoice), oldest first."""
@@ -245,21 +214,6 @@ class FakeXendit(FakeHTTPServer):
                 for refund in self._refunds.values()
                 if invoice_id is None or refund["invoice_id"] == invoice_id
             ]
-
-    def take_callbacks(self) -> list[dict]:
-        """Callback payloads made since the last take_callbacks()."""
-        with self._lock:
-            fresh = self.callbacks[self._taken :]
-            self._taken = len(self.callbacks)
-            return copy.deepcopy(fresh)
-
-    def callback_headers(self, token: str | None = None) -> dict:
-        """The headers of Xendit's callback request: the verification token in x-callback-token."""
-        return {"x-callback-token": self.callback_token if token is None else token}
-
-    def callback_meta(self, token: str | None = None) -> dict:
-        """The same header as Django test-client META (`client.post(..., **fake.callback_meta())`)."""
-        return {"HTTP_X_CALLBACK_TOKEN": self.callback_token if token is None else token}
 
     def fail_next(
         self,
@@ -284,20 +238,11 @@ class FakeXendit(FakeHTTPServer):
 
     # --- helpers that play the customer's and Xendit's side ------------------------------
 
-    def pay(
-        self,
-        invoice_id: str,
-        payment_method: str = "EWALLET",
-        channel: str | None = None,
-        *,
-        paid_amount: float | None = None,
-        is_high: bool = False,
-    ) -> dict:
-        """The customer pays a PENDING invoice; returns the PAID callback payload.
+    def pay(self, invoice_id: str, payment_method: str = "EWALLET", channel: str | None = None) -> dict:
+        """The customer pays a PENDING invoice in full; returns the PAID callback payload.
 
-        payment_method is one of EWALLET (default channel OVO), CREDIT_CARD, BANK_TRANSFER
-        (BCA), RETAIL_OUTLET (ALFAMART), QR_CODE (QRIS), DIRECT_DEBIT (DD_BRI) or PAYLATER
-        (KREDIVO); channel is the payment_channel (e.g. "DANA", "MANDIRI")."""
+        payment_method is one of EWALLET (default channel OVO), CREDIT_CARD or BANK_TRANSFER
+        (BCA); channel is the payment_channel (e.g. "DANA", "MANDIRI")."""
         if payment_method not in PAYMENT_METHODS:
             raise ValueError(f"Unknown payment_method {payment_method!r}; one of {sorted(PAYMENT_METHODS)}")
         default_channel, channels = PAYMENT_METHODS[payment_method]
@@ -308,11 +253,8 @@ class FakeXendit(FakeHTTPServer):
             invoice = self._require_invoice(invoice_id)
             if invoice["status"] != "PENDING":
                 raise ValueError(f"Invoice {invoice_id} is {invoice['status']}, not PENDING")
-            allowed = invoice.get("_payment_methods")
-            if allowed and channel not in allowed and payment_method not in allowed:
-                raise ValueError(f"Invoice {invoice_id} only accepts {allowed}")
             now = _now()
-            amount = invoice["amount"] if paid_amount is None else paid_amount
+            amount = invoice["amount"]
             fee = _fee(payment_method, amount)
             payment = {
                 "payment_method": payment_method,
@@ -323,7 +265,7 @@ class FakeXendit(FakeHTTPServer):
                 "payment_destination": self._destination(payment_method),
                 "adjusted_received_amount": amount - fee,
                 "fees_paid_amount": 0,
-                "is_high": is_high,
+                "is_high": False,
                 "payment_id": self._payment_id(payment_method),
                 "refunded": 0,
             }
@@ -331,8 +273,6 @@ class FakeXendit(FakeHTTPServer):
                 payment["ewallet_type"] = channel
             elif payment_method == "CREDIT_CARD":
                 payment["credit_card_charge_id"] = _object_id()
-            elif payment_method == "RETAIL_OUTLET":
-                payment["retail_outlet_name"] = channel
             self._payments[invoice_id] = payment
             invoice["status"] = "PAID"
             invoice["updated"] = _iso(now)
@@ -361,10 +301,10 @@ class FakeXendit(FakeHTTPServer):
             invoice["updated"] = _iso(now)
             return self._callback(invoice)
 
-    def complete_refund(self, refund_id: str, status: str = "SUCCEEDED", failure_code: str | None = None) -> dict:
+    def complete_refund(self, refund_id: str, status: str = "SUCCEEDED") -> dict:
         """A PENDING refund ends; returns Xendit's refund webhook (event refund.succeeded or
-        refund.failed, with the refund in `data`). A failed refund gives its amount back to
-        the refundable balance; failure_code defaults to REFUND_FAILED."""
+        refund.failed, with the refund in `data`). A failed refund (failure_code
+        REFUND_FAILED) gives its amount back to the refundable balance."""
         if status not in ("SUCCEEDED", "FAILED"):
             raise ValueError("status must be 'SUCCEEDED' or 'FAILED'")
         with self._lock:
@@ -377,7 +317,7 @@ class FakeXendit(FakeHTTPServer):
             refund["status"] = status
             refund["updated"] = _iso(now)
             if status == "FAILED":
-                refund["failure_code"] = failure_code or "REFUND_FAILED"
+                refund["failure_code"] = "REFUND_FAILED"
                 self._payments[refund["invoice_id"]]["refunded"] -= refund["amount"]
             payload = {
                 "event": "refund.succeeded" if status == "SUCCEEDED" else "refund.failed",
@@ -395,17 +335,9 @@ class FakeXendit(FakeHTTPServer):
         headers = {key.lower(): value for key, value in headers.items()}
         split = urlsplit(raw_path)
         path = split.path.rstrip("/") or "/"
-        query: dict[str, Any] = {}
-        for key, value in parse_qsl(split.query, keep_blank_values=True):
-            name = key.removesuffix("[]")
-            if key != name or name in query:  # a repeated or `name[]` parameter is a list
-                existing = query.get(name, [])
-                query[name] = [*(existing if isinstance(existing, list) else [existing]), value]
-            else:
-                query[name] = value
-        body, parse_error = self._parse_body(method, headers, raw_body)
+        body, parse_error = self._parse_body(method, raw_body)
         api_key = basic_auth_user(headers.get("authorization", ""))
-        record = FakeRequest(method, path, query, body, headers, api_key)
+        record = FakeRequest(method, path, body, headers, api_key)
         rule = self._take_rule(record)
 
         def answer(status: int, payload: Any, hold: float = 0.0):
@@ -424,7 +356,7 @@ class FakeXendit(FakeHTTPServer):
         if parse_error:
             return answer(400, {"error_code": "INVALID_JSON_FORMAT", "message": parse_error}, hold)
 
-        idempotency_key = headers.get("idempotency-key") or headers.get("x-idempotency-key")
+        idempotency_key = headers.get("idempotency-key")
         use_key = method == "POST" and bool(idempotency_key)
         if use_key:
             with self._lock:
@@ -442,7 +374,7 @@ class FakeXendit(FakeHTTPServer):
                     return answer(entry["status"], copy.deepcopy(entry["payload"]), hold)
                 self._idempotency[idempotency_key] = {"path": path, "body": copy.deepcopy(body), "in_flight": True}
 
-        status, payload = self._dispatch(method, path, query, body)
+        status, payload = self._dispatch(method, path, body)
         if use_key:
             with self._lock:
                 if 200 <= status < 300:
@@ -454,27 +386,12 @@ class FakeXendit(FakeHTTPServer):
         return answer(status, payload, hold)
 
     @staticmethod
-    def _parse_body(method: str, headers: dict, raw: bytes) -> tuple[Any, str | None]:
+    def _parse_body(method: str, raw: bytes) -> tuple[Any, str | None]:
         if method not in ("POST", "PUT", "PATCH") or not raw:
             return None, None
-        content_type = headers.get("content-type", "")
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return None, "The request body is not a valid JSON format."
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            form: dict[str, Any] = {}
-            for key, value in parse_qsl(text, keep_blank_values=True):
-                form[key] = value
-            for key in ("amount", "invoice_duration"):
-                if isinstance(form.get(key), str):
-                    with contextlib.suppress(ValueError):
-                        number = float(form[key])
-                        form[key] = int(number) if number.is_integer() else number
-            return form, None
-        try:
-            parsed = json.loads(text)
-        except ValueError:
+            parsed = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
             return None, "The request body is not a valid JSON format."
         if not isinstance(parsed, dict):
             return None, "The request body is not a valid JSON format."
@@ -489,13 +406,13 @@ class FakeXendit(FakeHTTPServer):
             return ApiError(401, "INVALID_API_KEY", "API key is invalid")
         return None
 
-    def _dispatch(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
+    def _dispatch(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         found = self._route(self._routes(), method, path)
         if found is not None:
             handler, groups = found
             try:
                 with self._lock:
-                    return handler(query, body or {}, *[unquote(group) for group in groups])
+                    return handler(body or {}, *[unquote(group) for group in groups])
             except ApiError as exc:
                 return exc.status, exc.body
             except Exception:
@@ -509,24 +426,25 @@ class FakeXendit(FakeHTTPServer):
         segment = r"([^/]+)"
         return (
             ("POST", re.compile(r"/v2/invoices"), self._h_invoice_create),
-            ("GET", re.compile(r"/v2/invoices"), self._h_invoice_list),
-            ("GET", re.compile(rf"/v2/invoices/{segment}"), self._h_invoice_get),
             ("POST", re.compile(rf"/invoices/{segment}/expire!"), self._h_invoice_expire),
             ("POST", re.compile(r"/refunds"), self._h_refund_create),
-            ("GET", re.compile(rf"/refunds/{segment}"), self._h_refund_get),
         )
 
     # --- invoices -----------------------------------------------------------------------
+
+    def _allow(self, body: dict, fields: set, path: str) -> None:
+        unknown = sorted(set(body) - fields)
+        if unknown:
+            self.unhandled.append(("POST", f"{path} {unknown[0]}="))
+            raise _validation(f'"{unknown[0]}" is not allowed', unknown[0])
 
     def _require_invoice(self, invoice_id: str) -> dict:
         if invoice_id not in self._invoices:
             raise ApiError(404, "INVOICE_NOT_FOUND_ERROR", "Invoice not found")
         return self._invoices[invoice_id]
 
-    def _h_invoice_create(self, query: dict, body: dict) -> tuple[int, dict]:
-        unknown = sorted(set(body) - _INVOICE_FIELDS)
-        if unknown:
-            raise _validation(f'"{unknown[0]}" is not allowed', unknown[0])
+    def _h_invoice_create(self, body: dict) -> tuple[int, dict]:
+        self._allow(body, _INVOICE_FIELDS, "/v2/invoices")
         external_id = body.get("external_id")
         if external_id is None:
             raise _validation('"external_id" is required', "external_id")
@@ -573,9 +491,6 @@ class FakeXendit(FakeHTTPServer):
             duration = int(duration)
         if not _is_number(duration) or not 1 <= duration <= 31536000:
             raise _validation('"invoice_duration" must be a number between 1 and 31536000', "invoice_duration")
-        methods = body.get("payment_methods")
-        if methods is not None and (not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)):
-            raise _validation('"payment_methods" must be an array of strings', "payment_methods")
 
         now = _now()
         invoice_id = _object_id()
@@ -613,26 +528,20 @@ class FakeXendit(FakeHTTPServer):
                 "available_qr_codes": [{"qr_code_type": "QRIS"}],
                 "available_direct_debits": [{"direct_debit_type": "DD_BRI"}],
                 "available_paylaters": [{"paylater_type": "KREDIVO"}],
-                "should_exclude_credit_card": bool(body.get("should_exclude_credit_card", False)),
-                "should_send_email": bool(body.get("should_send_email", False)),
+                "should_exclude_credit_card": False,
+                "should_send_email": False,
             }
         )
         for name in ("success_redirect_url", "failure_redirect_url"):
             if name in body:
                 invoice[name] = body[name]
         invoice.update({"created": _iso(now), "updated": _iso(now), "currency": currency})
-        for name in ("items", "fees", "customer", "metadata"):
-            if name in body:
-                invoice[name] = copy.deepcopy(body[name])
+        if "metadata" in body:
+            invoice["metadata"] = copy.deepcopy(body["metadata"])
         self._invoices[invoice_id] = invoice
-        if methods:
-            self._invoices[invoice_id]["_payment_methods"] = list(methods)
-        return 200, self._public(invoice)
+        return 200, copy.deepcopy(invoice)
 
-    def _h_invoice_get(self, query: dict, body: dict, invoice_id: str) -> tuple[int, dict]:
-        return 200, self._public(self._require_invoice(invoice_id))
-
-    def _h_invoice_expire(self, query: dict, body: dict, invoice_id: str) -> tuple[int, dict]:
+    def _h_invoice_expire(self, body: dict, invoice_id: str) -> tuple[int, dict]:
         """POST /invoices/{id}/expire! (xendit-php InvoiceApi expireInvoice): a PENDING
         invoice becomes EXPIRED (and its callback is sent); any other is not found."""
         invoice = self._invoices.get(invoice_id)
@@ -643,24 +552,7 @@ class FakeXendit(FakeHTTPServer):
         invoice["expiry_date"] = _iso(now)
         invoice["updated"] = _iso(now)
         self._callback(invoice)
-        return 200, self._public(invoice)
-
-    def _h_invoice_list(self, query: dict, body: dict) -> tuple[int, list]:
-        invoices = list(reversed(self._invoices.values()))
-        if "external_id" in query:
-            invoices = [invoice for invoice in invoices if invoice["external_id"] == query["external_id"]]
-        statuses = query.get("statuses")
-        if statuses:
-            if isinstance(statuses, str):  # statuses=["PAID","SETTLED"] or statuses=PAID
-                statuses = json.loads(statuses) if statuses.startswith("[") else [statuses]
-            wanted = set(statuses)
-            invoices = [invoice for invoice in invoices if invoice["status"] in wanted]
-        limit = int(query.get("limit") or 10)
-        return 200, [self._public(invoice) for invoice in invoices[:limit]]
-
-    @staticmethod
-    def _public(invoice: dict) -> dict:
-        return {key: copy.deepcopy(value) for key, value in invoice.items() if not key.startswith("_")}
+        return 200, copy.deepcopy(invoice)
 
     @staticmethod
     def _payment_fields(payment: dict) -> dict:
@@ -679,7 +571,7 @@ class FakeXendit(FakeHTTPServer):
         }
         if payment["bank_code"]:
             fields["bank_code"] = payment["bank_code"]
-        for name in ("ewallet_type", "credit_card_charge_id", "retail_outlet_name"):
+        for name in ("ewallet_type", "credit_card_charge_id"):
             if name in payment:
                 fields[name] = payment[name]
         return fields
@@ -688,19 +580,11 @@ class FakeXendit(FakeHTTPServer):
     def _destination(payment_method: str) -> str | None:
         if payment_method == "BANK_TRANSFER":
             return "8808" + "".join(secrets.choice("0123456789") for _ in range(9))  # a virtual account number
-        if payment_method == "RETAIL_OUTLET":
-            return "TEST" + "".join(secrets.choice("0123456789") for _ in range(10))  # a payment code
         return None
 
     @staticmethod
     def _payment_id(payment_method: str) -> str:
-        if payment_method == "EWALLET":
-            return f"ewc_{uuid.uuid4()}"
-        if payment_method == "QR_CODE":
-            return f"qrpy_{uuid.uuid4()}"
-        if payment_method == "DIRECT_DEBIT":
-            return f"ddpy-{uuid.uuid4()}"
-        return _object_id()
+        return f"ewc_{uuid.uuid4()}" if payment_method == "EWALLET" else _object_id()
 
     def _callback(self, invoice: dict) -> dict:
         """Xendit's invoice callback for the invoice's current state (also kept in fake.callbacks)."""
@@ -730,7 +614,7 @@ class FakeXendit(FakeHTTPServer):
         }
         if paid:
             payload["payment_id"] = payment["payment_id"]
-            for name in ("ewallet_type", "credit_card_charge_id", "retail_outlet_name"):
+            for name in ("ewallet_type", "credit_card_charge_id"):
                 if name in payment:
                     payload[name] = payment[name]
         for name in ("success_redirect_url", "failure_redirect_url"):
@@ -741,13 +625,9 @@ class FakeXendit(FakeHTTPServer):
 
     # --- refunds ------------------------------------------------------------------------
 
-    def _h_refund_create(self, query: dict, body: dict) -> tuple[int, dict]:
-        unknown = sorted(set(body) - _REFUND_FIELDS)
-        if unknown:
-            raise _validation(f'"{unknown[0]}" is not allowed', unknown[0])
+    def _h_refund_create(self, body: dict) -> tuple[int, dict]:
+        self._allow(body, _REFUND_FIELDS, "/refunds")
         invoice_id = body.get("invoice_id")
-        if invoice_id is None and body.get("payment_request_id") is not None:
-            raise ApiError(404, "DATA_NOT_FOUND", "Data not found")  # no payment requests in this fake
         if not isinstance(invoice_id, str) or not invoice_id:
             raise _validation('"invoice_id" is required', "invoice_id")
         reason = body.get("reason")
@@ -792,9 +672,6 @@ class FakeXendit(FakeHTTPServer):
                 "MAXIMUM_REFUND_AMOUNT_REACHED",
                 "Error because the provided amount is greater than the allowed refund amount.",
             )
-        status = self.refund_status
-        if status not in ("PENDING", "SUCCEEDED", "FAILED"):
-            raise ValueError(f"FakeXendit.refund_status must be PENDING, SUCCEEDED or FAILED, not {status!r}")
         now = _now()
         refund = {
             "id": f"rfd-{uuid.uuid4()}",
@@ -808,22 +685,16 @@ class FakeXendit(FakeHTTPServer):
             "country": "ID",
             "reference_id": reference_id,
             "reason": reason,
-            "status": status,
-            "failure_code": "REFUND_FAILED" if status == "FAILED" else None,
+            "status": "PENDING",
+            "failure_code": None,
             "refund_fee_amount": None,
             "created": _iso(now),
             "updated": _iso(now),
             "metadata": copy.deepcopy(body.get("metadata")),
         }
-        if status != "FAILED":
-            payment["refunded"] += refund["amount"]
+        payment["refunded"] += refund["amount"]
         self._refunds[refund["id"]] = refund
         return 200, copy.deepcopy(refund)
-
-    def _h_refund_get(self, query: dict, body: dict, refund_id: str) -> tuple[int, dict]:
-        if refund_id not in self._refunds:
-            raise ApiError(404, "DATA_NOT_FOUND", "Data not found")
-        return 200, copy.deepcopy(self._refunds[refund_id])
 
 
 @pytest.fixture(name="fake_xendit")
@@ -843,8 +714,3 @@ def fake_xendit_fixture(settings):
     finally:
         fake.stop()
     assert not fake.errors, "FakeXendit crashed while serving:\n" + "\n".join(fake.errors)
-
-
-# Importable under the fixture's own name (`from payments.tests.fake_xendit import fake_xendit`
-# in a conftest); modules whose tests take a `fake_xendit` argument import `fake_xendit_fixture`.
-fake_xendit = fake_xendit_fixture

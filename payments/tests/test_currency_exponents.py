@@ -13,9 +13,9 @@ from billing.services import payment_refund
 from billing_project import money
 from invoices.models import Invoice
 from payments.gateways import GatewayError
+from payments.gateways.stripe_events import normalize
 from payments.gateways.stripe_gateway import from_stripe_amount, to_stripe_amount
 from payments.models import Payment
-from payments.stripe_events import normalize
 from plans.tests.factories import PlanFactory
 
 from .fake_stripe import sign_event
@@ -37,14 +37,6 @@ ROUND_TRIPS = [
     ("USD", 2999, 2999, 1000, 1000),  # cents on both sides
     ("IDR", 150_000, 15_000_000, 50_000, 5_000_000),  # whole rupiah here, hundredths at Stripe
 ]
-
-
-@pytest.fixture
-def stripe_ready(fake_stripe):
-    from django.core.management import call_command
-
-    call_command("stripe_setup", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    return fake_stripe
 
 
 def deliver_all(events: list[dict]) -> None:

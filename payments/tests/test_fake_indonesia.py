@@ -1,4 +1,5 @@
-"""Self-test of the fake Xendit and Midtrans servers (payments.tests.fake_xendit / fake_midtrans).
+"""Self-test of the fake Xendit and Midtrans servers (payments.tests.fake_xendit / fake_midtrans):
+the calls this project's gateways make, and the controls its tests script outcomes with.
 
 Everything goes through `requests` over HTTP to the fakes on 127.0.0.1, as the production
 gateways do: Basic auth with the secret / server key as the username and an empty password.
@@ -16,18 +17,14 @@ import requests
 from django.conf import settings as django_settings
 from pytest_django.fixtures import Settings
 
-from payments.tests.fake_midtrans import DEFAULT_API_BASE as MIDTRANS_DEFAULT_API_BASE
-from payments.tests.fake_midtrans import (  # fake_midtrans_fixture also provides the `fake_midtrans` fixture
-    DEFAULT_SNAP_BASE,
+from payments.tests.fake_midtrans import (
     FAKE_CLIENT_KEY,
     FAKE_SERVER_KEY,
     FakeMidtrans,
     fake_midtrans_fixture,
     signature_key,
-    verify_signature,
 )
-from payments.tests.fake_xendit import DEFAULT_API_BASE as XENDIT_DEFAULT_API_BASE
-from payments.tests.fake_xendit import (  # fake_xendit_fixture also provides the `fake_xendit` fixture
+from payments.tests.fake_xendit import (
     FAKE_CALLBACK_TOKEN,
     FAKE_PUBLIC_KEY,
     FAKE_SECRET_KEY,
@@ -108,7 +105,6 @@ def assert_signed(notification: dict) -> None:
         notification["order_id"], notification["status_code"], notification["gross_amount"], FAKE_SERVER_KEY
     )
     assert notification["signature_key"] == expected
-    assert verify_signature(notification)
 
 
 # --- fixtures and lifecycle ------------------------------------------------------------------------
@@ -130,10 +126,6 @@ def test_fixtures_point_settings_at_the_fakes(fake_xendit, fake_midtrans):
     assert django_settings.MIDTRANS_CLIENT_KEY == FAKE_CLIENT_KEY
     assert django_settings.MIDTRANS_CLIENT_KEY.startswith("SB-Mid-client-fake")
     assert django_settings.MIDTRANS_IS_PRODUCTION is False
-
-    assert XENDIT_DEFAULT_API_BASE == "https://api.xendit.co"
-    assert DEFAULT_SNAP_BASE == "https://app.sandbox.midtrans.com"
-    assert MIDTRANS_DEFAULT_API_BASE == "https://api.sandbox.midtrans.com"
 
 
 @pytest.mark.parametrize(
@@ -173,7 +165,7 @@ def test_fixtures_restore_settings_and_stop_the_server(fixture, names):
 # --- Xendit: invoices ------------------------------------------------------------------------------
 
 
-def test_xendit_create_and_get_invoice(fake_xendit):
+def test_xendit_create_invoice(fake_xendit):
     before = datetime.now().astimezone()
     created = new_invoice(fake_xendit)
     assert re.fullmatch(r"[0-9a-f]{24}", created["id"])
@@ -196,24 +188,12 @@ def test_xendit_create_and_get_invoice(fake_xendit):
     assert created["available_banks"][0]["transfer_amount"] == 150000
     assert {"ewallet_type": "OVO"} in created["available_ewallets"]
     assert "paid_amount" not in created and "payment_method" not in created
-
-    fetched = xendit(fake_xendit, "GET", f"/v2/invoices/{created['id']}")
-    assert fetched.status_code == 200
-    assert fetched.json() == created
     assert fake_xendit.invoice(created["id"]) == created
 
     (request,) = fake_xendit.calls("POST", "/v2/invoices")
     assert request.body == invoice_params()
     assert request.api_key == FAKE_SECRET_KEY
     assert request.status == 200
-
-    other = new_invoice(fake_xendit, external_id="inv_18-pay_1", invoice_duration=600)
-    listed = xendit(fake_xendit, "GET", "/v2/invoices", params={"external_id": "inv_18-pay_1"})
-    assert [invoice["id"] for invoice in listed.json()] == [other["id"]]
-    assert [invoice["id"] for invoice in xendit(fake_xendit, "GET", "/v2/invoices").json()] == [
-        other["id"],
-        created["id"],
-    ]
     fake_xendit.assert_all_handled()
 
 
@@ -245,7 +225,7 @@ def test_xendit_invoice_validation_errors(fake_xendit, change, status, error_cod
     assert message in body["message"]
     if error_code == "API_VALIDATION_ERROR":
         assert body["errors"][0]["message"] == body["message"]
-    assert fake_xendit.invoices() == []
+    assert fake_xendit._invoices == {}
 
 
 def test_xendit_invalid_json_is_invalid_json_format(fake_xendit):
@@ -270,20 +250,23 @@ def test_xendit_auth_failures(fake_xendit, key, status, error_code):
     assert response.status_code == status
     assert response.json()["error_code"] == error_code
     assert set(response.json()) == {"error_code", "message"}
-    assert fake_xendit.invoices() == []
-    assert xendit(fake_xendit, "GET", "/v2/invoices/0123456789abcdef01234567", key=key).status_code == status
+    assert fake_xendit._invoices == {}
+    assert xendit(fake_xendit, "POST", "/refunds", key=key, json={}).status_code == status
 
 
 def test_xendit_bearer_auth_is_not_basic_auth(fake_xendit):
-    response = requests.get(
-        fake_xendit.url + "/v2/invoices", headers={"Authorization": f"Bearer {FAKE_SECRET_KEY}"}, timeout=5
+    response = requests.post(
+        fake_xendit.url + "/v2/invoices",
+        json=invoice_params(),
+        headers={"Authorization": f"Bearer {FAKE_SECRET_KEY}"},
+        timeout=5,
     )
     assert response.status_code == 401
     assert response.json()["error_code"] == "INVALID_API_KEY"
 
 
 def test_xendit_unknown_invoice_and_unknown_path(fake_xendit):
-    response = xendit(fake_xendit, "GET", "/v2/invoices/0123456789abcdef01234567")
+    response = xendit(fake_xendit, "POST", "/invoices/0123456789abcdef01234567/expire!")
     assert response.status_code == 404
     assert response.json() == {"error_code": "INVOICE_NOT_FOUND_ERROR", "message": "Invoice not found"}
     assert fake_xendit.unhandled == []
@@ -294,6 +277,12 @@ def test_xendit_unknown_invoice_and_unknown_path(fake_xendit):
     assert fake_xendit.unhandled == [("POST", "/v2/payment_requests")]
     with pytest.raises(AssertionError):
         fake_xendit.assert_all_handled()
+
+    # A field Xendit knows but the fake does not implement: refused and recorded.
+    response = xendit(fake_xendit, "POST", "/v2/invoices", json=invoice_params(items=[]))
+    assert response.status_code == 400
+    assert response.json()["message"] == '"items" is not allowed'
+    assert fake_xendit.unhandled[-1] == ("POST", "/v2/invoices items=")
 
 
 # --- Xendit: callbacks -------------------------------------------------------------------------------
@@ -326,18 +315,15 @@ def test_xendit_pay_returns_the_paid_callback(fake_xendit):
     assert callback["payment_id"].startswith("ewc_")
     assert callback["success_redirect_url"] == SUCCESS_URL
 
-    stored = xendit(fake_xendit, "GET", f"/v2/invoices/{invoice['id']}").json()
+    stored = fake_xendit.invoice(invoice["id"])
     assert stored["status"] == "PAID"
     assert stored["paid_amount"] == 150000
     assert stored["paid_at"] == callback["paid_at"]
     assert stored["payment_method"] == "EWALLET"
     assert stored["payment_channel"] == "OVO"
 
-    assert fake_xendit.callback_headers() == {"x-callback-token": FAKE_CALLBACK_TOKEN}
-    assert fake_xendit.callback_headers("wrong") == {"x-callback-token": "wrong"}
-    assert fake_xendit.callback_meta() == {"HTTP_X_CALLBACK_TOKEN": FAKE_CALLBACK_TOKEN}
-    assert fake_xendit.take_callbacks() == [callback]
-    assert fake_xendit.take_callbacks() == []
+    assert fake_xendit.callback_token == FAKE_CALLBACK_TOKEN
+    assert fake_xendit.callbacks == [callback]
 
     with pytest.raises(ValueError, match="not PENDING"):
         fake_xendit.pay(invoice["id"])
@@ -356,7 +342,7 @@ def test_xendit_bank_transfer_settle_and_expire_callbacks(fake_xendit):
     assert settled["status"] == "SETTLED"
     assert settled["paid_at"] == paid["paid_at"]
     assert settled["payment_destination"] == paid["payment_destination"]
-    assert xendit(fake_xendit, "GET", f"/v2/invoices/{invoice['id']}").json()["status"] == "SETTLED"
+    assert fake_xendit.invoice(invoice["id"])["status"] == "SETTLED"
     with pytest.raises(ValueError, match="not PAID"):
         fake_xendit.settle(invoice["id"])
 
@@ -367,7 +353,7 @@ def test_xendit_bank_transfer_settle_and_expire_callbacks(fake_xendit):
     assert expired["external_id"] == "inv_19-pay_1"
     for name in ("payment_method", "paid_amount", "paid_at", "bank_code", "payment_channel", "payment_destination"):
         assert expired[name] is None
-    assert xendit(fake_xendit, "GET", f"/v2/invoices/{unpaid['id']}").json()["status"] == "EXPIRED"
+    assert fake_xendit.invoice(unpaid["id"])["status"] == "EXPIRED"
     with pytest.raises(ValueError, match="not PENDING"):
         fake_xendit.pay(unpaid["id"])
     assert [callback["status"] for callback in fake_xendit.callbacks] == ["PAID", "SETTLED", "EXPIRED"]
@@ -379,11 +365,6 @@ def test_xendit_pay_rejects_unknown_methods_and_channels(fake_xendit):
         fake_xendit.pay(invoice["id"], payment_method="CASH")
     with pytest.raises(ValueError, match="not a EWALLET channel"):
         fake_xendit.pay(invoice["id"], payment_method="EWALLET", channel="BCA")
-    restricted = new_invoice(fake_xendit, external_id="inv_20-pay_1", payment_methods=["BCA", "BNI"])
-    with pytest.raises(ValueError, match="only accepts"):
-        fake_xendit.pay(restricted["id"])
-    assert fake_xendit.pay(restricted["id"], payment_method="BANK_TRANSFER", channel="BNI")["status"] == "PAID"
-    assert "_payment_methods" not in fake_xendit.invoice(restricted["id"])
 
 
 # --- Xendit: refunds ---------------------------------------------------------------------------------
@@ -415,35 +396,34 @@ def test_xendit_refunds_of_ewallet_and_card_payments(fake_xendit, method, channe
     assert refund["payment_id"] == paid["payment_id"]
     assert refund["failure_code"] is None
     assert XENDIT_TIME.match(refund["created"])
-    assert xendit(fake_xendit, "GET", f"/refunds/{refund['id']}").json() == refund
+    assert fake_xendit.refunds() == [refund]
 
     event = fake_xendit.complete_refund(refund["id"])
     assert event["event"] == "refund.succeeded"
     assert event["business_id"] == FAKE_USER_ID
     assert event["data"]["id"] == refund["id"]
     assert event["data"]["status"] == "SUCCEEDED"
-    assert xendit(fake_xendit, "GET", f"/refunds/{refund['id']}").json()["status"] == "SUCCEEDED"
+    assert fake_xendit.refunds()[0]["status"] == "SUCCEEDED"
 
     too_much = xendit(fake_xendit, "POST", "/refunds", json=refund_params(invoice["id"], amount=100001))
     assert too_much.status_code == 400
     assert too_much.json()["error_code"] == "MAXIMUM_REFUND_AMOUNT_REACHED"
 
-    fake_xendit.refund_status = "SUCCEEDED"
-    rest = xendit(fake_xendit, "POST", "/refunds", json=refund_params(invoice["id"], amount=None, reference_id="rf_2"))
+    rest = xendit(
+        fake_xendit, "POST", "/refunds", json=refund_params(invoice["id"], amount=100000, reference_id="rf_2")
+    )
     assert rest.status_code == 200
     assert rest.json()["amount"] == 100000
-    assert rest.json()["status"] == "SUCCEEDED"
+    assert rest.json()["status"] == "PENDING"
     nothing_left = xendit(fake_xendit, "POST", "/refunds", json=refund_params(invoice["id"], amount=1))
     assert nothing_left.json()["error_code"] == "MAXIMUM_REFUND_AMOUNT_REACHED"
     assert [r["amount"] for r in fake_xendit.refunds(invoice["id"])] == [50000, 100000]
 
 
-@pytest.mark.parametrize(
-    ("method", "channel"), [("BANK_TRANSFER", "BCA"), ("RETAIL_OUTLET", "INDOMARET"), ("QR_CODE", "QRIS")]
-)
-def test_xendit_refunds_are_not_supported_for_other_payment_methods(fake_xendit, method, channel):
+def test_xendit_refunds_are_not_supported_for_other_payment_methods(fake_xendit):
+    method = "BANK_TRANSFER"
     invoice = new_invoice(fake_xendit)
-    fake_xendit.pay(invoice["id"], payment_method=method, channel=channel)
+    fake_xendit.pay(invoice["id"], payment_method=method, channel="BCA")
     response = xendit(fake_xendit, "POST", "/refunds", json=refund_params(invoice["id"]))
     assert response.status_code == 400
     assert response.json()["error_code"] == "REFUND_NOT_SUPPORTED"
@@ -460,7 +440,6 @@ def test_xendit_refund_errors(fake_xendit):
     missing = xendit(fake_xendit, "POST", "/refunds", json=refund_params("0123456789abcdef01234567"))
     assert missing.status_code == 404
     assert missing.json()["error_code"] == "DATA_NOT_FOUND"
-    assert xendit(fake_xendit, "GET", "/refunds/rfd-missing").status_code == 404
 
     fake_xendit.pay(invoice["id"])
     for change, fragment in [
@@ -477,7 +456,6 @@ def test_xendit_refund_errors(fake_xendit):
         assert response.json()["error_code"] == "API_VALIDATION_ERROR"
         assert fragment in response.json()["message"]
 
-    fake_xendit.refund_status = "PENDING"
     refund = xendit(fake_xendit, "POST", "/refunds", json=refund_params(invoice["id"], amount=150000)).json()
     failed = fake_xendit.complete_refund(refund["id"], status="FAILED")
     assert failed["event"] == "refund.failed"
@@ -503,30 +481,33 @@ def test_xendit_idempotency_key_replays_and_rejects_other_bodies(fake_xendit):
 
 
 def test_xendit_fail_next_and_delay_next(fake_xendit):
+    def external_ids() -> list[str]:
+        return [invoice["external_id"] for invoice in fake_xendit._invoices.values()]
+
     fake_xendit.fail_next("/v2/invoices")
     response = xendit(fake_xendit, "POST", "/v2/invoices", json=invoice_params())
     assert response.status_code == 500
     assert response.json()["error_code"] == "SERVER_ERROR"
-    assert fake_xendit.invoices() == []
+    assert external_ids() == []
     assert new_invoice(fake_xendit)["status"] == "PENDING"
 
-    fake_xendit.fail_next("/v2/invoices", status=429, method="GET", times=2)
+    fake_xendit.fail_next("/refunds", status=429, method="POST", times=2)
     for _ in range(2):
-        limited = xendit(fake_xendit, "GET", "/v2/invoices")
+        limited = xendit(fake_xendit, "POST", "/refunds", json={})
         assert limited.status_code == 429
         assert limited.json()["error_code"] == "RATE_LIMIT_EXCEEDED"
-    assert xendit(fake_xendit, "GET", "/v2/invoices").status_code == 200
-    assert [request.status for request in fake_xendit.calls("GET", "/v2/invoices")] == [429, 429, 200]
+    assert xendit(fake_xendit, "POST", "/refunds", json={}).status_code == 400  # answered again
+    assert [request.status for request in fake_xendit.calls("POST", "/refunds")] == [429, 429, 400]
 
     fake_xendit.delay_next("/v2/invoices", 1.0, method="POST")
     with pytest.raises(requests.exceptions.ReadTimeout):
         xendit(fake_xendit, "POST", "/v2/invoices", json=invoice_params(external_id="late"), timeout=0.3)
-    assert [invoice["external_id"] for invoice in fake_xendit.invoices()][-1] == "late"  # Xendit acted
+    assert external_ids()[-1] == "late"  # Xendit acted
 
     fake_xendit.delay_next("/v2/invoices", 0.3, method="POST", drop=True)
     with pytest.raises(requests.exceptions.ConnectionError):
         xendit(fake_xendit, "POST", "/v2/invoices", json=invoice_params(external_id="lost"))
-    assert "lost" not in [invoice["external_id"] for invoice in fake_xendit.invoices()]
+    assert "lost" not in external_ids()
 
 
 # --- Midtrans: Snap ------------------------------------------------------------------------------------
@@ -538,7 +519,6 @@ def test_midtrans_snap_create_and_status_before_payment(fake_midtrans):
     assert str(uuid.UUID(created["token"])) == created["token"]
     assert created["redirect_url"] == f"https://app.sandbox.midtrans.com/snap/v4/redirection/{created['token']}"
     assert fake_midtrans.snap_token("inv-17-pay-3") == created["token"]
-    assert fake_midtrans.order_for_token(created["token"]) == "inv-17-pay-3"
     assert fake_midtrans.snap_request("inv-17-pay-3") == snap_params()
     (request,) = fake_midtrans.calls("POST", "/snap/v1/transactions")
     assert request.api_key == FAKE_SERVER_KEY
@@ -661,8 +641,6 @@ def test_midtrans_pay_by_card_captures_and_signs_the_notification(fake_midtrans)
     for name in ("status_code", "transaction_id", "transaction_status", "fraud_status", "gross_amount", "currency"):
         assert status[name] == notification[name]
     assert status["signature_key"] == notification["signature_key"]
-    by_transaction_id = midtrans(fake_midtrans, "GET", f"/v2/{notification['transaction_id']}/status")
-    assert by_transaction_id.json()["order_id"] == "inv-17-pay-3"
 
     settled = fake_midtrans.settle("inv-17-pay-3")
     assert settled["transaction_status"] == "settlement"
@@ -777,10 +755,8 @@ def test_midtrans_helpers_refuse_impossible_transitions(fake_midtrans):
     with pytest.raises(KeyError):
         fake_midtrans.pay("no-such-order")
 
-    new_snap(fake_midtrans, "order-only-va", enabled_payments=["bca_va", "bni_va"])
-    with pytest.raises(ValueError, match="only enables"):
-        fake_midtrans.pay("order-only-va", "credit_card")
-    assert fake_midtrans.pending("order-only-va", bank="bni")["va_numbers"][0]["bank"] == "bni"
+    new_snap(fake_midtrans, "order-va")
+    assert fake_midtrans.pending("order-va", bank="bni")["va_numbers"][0]["bank"] == "bni"
 
 
 # --- Midtrans: refunds ----------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Self-test of the fake Stripe server (payments.tests.fake_stripe).
+"""Self-test of the fake Stripe server (payments.tests.fake_stripe): the calls this
+project makes, and the controls its tests script outcomes with.
 
 Everything goes through the real `stripe` library (and, for the sync tests, through
-dj-stripe's models and event handlers) over HTTP to the fake on 127.0.0.1.
+dj-stripe's models and event handlers, as the webhooks use them) over HTTP to the fake
+on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import pytest
 import stripe
 from django.conf import settings as django_settings
 
-from payments.tests.fake_stripe import (  # noqa: F401 - fake_stripe_fixture provides `fake_stripe`
+from payments.gateways.stripe_events import HANDLED
+from payments.tests.fake_stripe import (
     API_VERSION,
     FAKE_ACCOUNT_ID,
     FAKE_PUBLISHABLE_KEY,
     FAKE_SECRET_KEY,
     FAKE_WEBHOOK_SECRET,
     FakeStripe,
-    fake_stripe_fixture,
     parse_stripe_form,
     sign_event,
 )
@@ -39,9 +41,10 @@ def new_customer(email: str = "billing@dialtone.example", **extra) -> stripe.Cus
     return stripe.Customer.create(email=email, name="Dial Tone Ltd", metadata={"organization_id": "17"}, **extra)
 
 
-def new_checkout(customer_id: str | None, **extra) -> stripe.checkout.Session:
+def new_checkout(customer_id: str, **extra) -> stripe.checkout.Session:
     params = {
         "mode": "payment",
+        "customer": customer_id,
         "success_url": SUCCESS_URL,
         "cancel_url": CANCEL_URL,
         "line_items": [
@@ -58,8 +61,6 @@ def new_checkout(customer_id: str | None, **extra) -> stripe.checkout.Session:
         },
         **extra,
     }
-    if customer_id:
-        params["customer"] = customer_id
     return stripe.checkout.Session.create(**params)
 
 
@@ -127,7 +128,7 @@ def test_fixture_points_the_library_and_settings_at_the_fake(fake_stripe):
 
 
 def test_authentication(fake_stripe):
-    status, body = raw(fake_stripe, "/v1/customers", key=None)
+    status, body = raw(fake_stripe, "/v1/account", key=None)
     assert status == 401
     assert body["error"]["type"] == "invalid_request_error"
     assert "did not provide an API key" in body["error"]["message"]
@@ -152,11 +153,11 @@ def test_unknown_paths_and_missing_objects_are_404_resource_missing(fake_stripe)
         fake_stripe.assert_all_handled()
 
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        stripe.Customer.retrieve("cus_missing")
+        stripe.PaymentIntent.retrieve("pi_missing")
     assert caught.value.http_status == 404
     assert caught.value.code == "resource_missing"
     assert caught.value.error.param == "id"
-    assert "No such customer: 'cus_missing'" in str(caught.value)
+    assert "No such payment_intent: 'pi_missing'" in str(caught.value)
     assert fake_stripe.unhandled == [("GET", "/v1/invoices/in_123")]  # a known path: not "unhandled"
 
     with pytest.raises(stripe.InvalidRequestError) as caught:
@@ -164,12 +165,17 @@ def test_unknown_paths_and_missing_objects_are_404_resource_missing(fake_stripe)
     assert caught.value.http_status == 400
     assert caught.value.code == "parameter_unknown"
     assert caught.value.param == "favourite_colour"
+    assert fake_stripe.unhandled[-1] == ("POST", "/v1/customers favourite_colour=")
+
+    with pytest.raises(stripe.InvalidRequestError):  # this project only confirms off-session at once
+        stripe.PaymentIntent.create(amount=1000, currency="usd", payment_method="pm_card_visa")
+    assert fake_stripe.unhandled[-1] == ("POST", "/v1/payment_intents without confirm=true&off_session=true")
 
 
 # --- customers --------------------------------------------------------------------------------
 
 
-def test_customers_create_retrieve_update_list(fake_stripe):
+def test_customers_create_and_update(fake_stripe):
     customer = new_customer()
     assert customer.id.startswith("cus_")
     assert customer.object == "customer"
@@ -179,39 +185,19 @@ def test_customers_create_retrieve_update_list(fake_stripe):
     assert isinstance(customer.created, int)
     assert customer.livemode is False
 
-    fetched = stripe.Customer.retrieve(customer.id, expand=["sources"])
-    assert fetched.email == customer.email
-    assert fetched.sources.data == []
-
     updated = stripe.Customer.modify(
         customer.id, email="new@dialtone.example", metadata={"organization_id": "", "plan": "pro"}
     )
     assert updated.email == "new@dialtone.example"
     assert updated.metadata.to_dict() == {"plan": "pro"}
-
-    other = new_customer(email="other@example.com")
-    listed = stripe.Customer.list(email="new@dialtone.example")
-    assert listed.object == "list"
-    assert listed.url == "/v1/customers"
-    assert listed.has_more is False
-    assert [c.id for c in listed.data] == [customer.id]
-    assert {c.id for c in stripe.Customer.list().data} == {customer.id, other.id}
+    assert fake_stripe.get(customer.id)["email"] == "new@dialtone.example"
 
     types = [event["type"] for event in fake_stripe.take_events()]
-    assert types == ["customer.created", "customer.updated", "customer.created"]
+    assert types == ["customer.created", "customer.updated"]
     updated_event = fake_stripe.events[1]
     assert updated_event["data"]["previous_attributes"]["email"] == "billing@dialtone.example"
     assert updated_event["request"]["id"].startswith("req_")
     assert updated_event["request"]["idempotency_key"]  # the library sends one with every POST
-
-
-def test_list_pagination_follows_starting_after(fake_stripe):
-    ids = [new_customer(email=f"c{index}@example.com").id for index in range(5)]
-    page = stripe.Customer.list(limit=2)
-    assert len(page.data) == 2
-    assert page.has_more is True
-    assert [c.id for c in page.data] == ids[::-1][:2]  # newest first, as Stripe
-    assert [c.id for c in page.auto_paging_iter()] == ids[::-1]
 
 
 # --- checkout -----------------------------------------------------------------------------------
@@ -239,11 +225,16 @@ def test_checkout_session_create_and_retrieve(fake_stripe):
         "metadata": {"invoice_id": "inv_1", "payment_id": "pay_1"},
     }
 
-    fetched = stripe.checkout.Session.retrieve(session.id, expand=["line_items"])
+    # As dj-stripe retrieves it when it syncs the session of a webhook.
+    fetched = stripe.checkout.Session.retrieve(
+        session.id, expand=["line_items", "total_details.breakdown", "line_items.data.discounts"]
+    )
     assert [item.description for item in fetched.line_items.data] == ["Pro plan", "Seat"]
     assert fetched.line_items.data[0].amount_total == 3000
     assert fetched.line_items.data[0].price.unit_amount == 1500
-    assert stripe.checkout.Session.list_line_items(session.id).data[1].quantity == 1
+    assert fetched.line_items.data[1].quantity == 1
+    assert fetched.line_items.data[0].discounts == []
+    assert fetched.total_details.breakdown.to_dict() == {"discounts": [], "taxes": []}
 
 
 def test_checkout_session_validation(fake_stripe):
@@ -254,8 +245,9 @@ def test_checkout_session_validation(fake_stripe):
     assert caught.value.param == "line_items[0][quantity]"
 
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        new_checkout(customer.id, customer_email="x@example.com")
-    assert "only specify one of" in str(caught.value)
+        new_checkout(customer.id, mode="subscription")
+    assert caught.value.param == "mode"
+    assert fake_stripe.unhandled == [("POST", "/v1/checkout/sessions mode=subscription")]
 
     with pytest.raises(stripe.InvalidRequestError) as caught:
         new_checkout(
@@ -293,7 +285,6 @@ def test_complete_checkout_pays_and_returns_stripe_events(fake_stripe):
         assert event["livemode"] is False
         assert event["pending_webhooks"] == 1
         assert event["request"] == {"id": None, "idempotency_key": None}
-        assert stripe.Event.retrieve(event["id"]).data.object.id == event["data"]["object"]["id"]
 
     completed, succeeded, charged, attached = (event["data"]["object"] for event in events)
     assert completed["status"] == "complete"
@@ -335,22 +326,6 @@ def test_checkout_with_a_declined_card_stays_open_until_paid(fake_stripe):
     assert paid[1]["data"]["object"]["status"] == "succeeded"
 
 
-def test_checkout_without_customer_creates_one_when_saving_the_card(fake_stripe):
-    session = new_checkout(None, customer_email="new@example.com")
-    events = fake_stripe.complete_checkout(session.id)
-    assert events[0]["type"] == "customer.created"
-    customer_id = events[0]["data"]["object"]["id"]
-    assert events[1]["data"]["object"]["customer"] == customer_id
-    assert events[-1]["data"]["object"]["customer"] == customer_id
-
-
-def test_expire_checkout(fake_stripe):
-    session = new_checkout(new_customer().id)
-    (event,) = fake_stripe.expire_checkout(session.id)
-    assert event["type"] == "checkout.session.expired"
-    assert stripe.checkout.Session.retrieve(session.id).status == "expired"
-
-
 # --- payment intents and methods -----------------------------------------------------------------
 
 
@@ -387,6 +362,12 @@ def test_off_session_payment_succeeds(fake_stripe):
         "charge.succeeded",
     ]
 
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe.PaymentIntent.create(
+            amount=10, currency="usd", customer=customer.id, payment_method=card, off_session=True, confirm=True
+        )
+    assert caught.value.code == "amount_too_small"
+
 
 def test_test_tokens_succeed_directly(fake_stripe):
     intent = stripe.PaymentIntent.create(
@@ -394,11 +375,8 @@ def test_test_tokens_succeed_directly(fake_stripe):
     )
     assert intent.status == "succeeded"
     assert intent.payment_method.startswith("pm_")
+    assert intent.payment_method != "pm_card_visa"
     assert stripe.PaymentMethod.retrieve(intent.payment_method).card.last4 == "4242"
-    template = stripe.PaymentMethod.retrieve("pm_card_visa")
-    assert template.type == "card"
-    assert template.card.brand == "visa"
-    assert template.customer is None
 
 
 def test_off_session_decline_raises_card_error_with_the_payment_intent(fake_stripe):
@@ -432,69 +410,15 @@ def test_off_session_decline_raises_card_error_with_the_payment_intent(fake_stri
     assert failed_charge.outcome.type == "issuer_declined"
 
 
-def test_saved_card_that_fails_later_and_insufficient_funds(fake_stripe):
-    customer = new_customer()
-    card = saved_card(fake_stripe, customer.id)
-    failing = stripe.PaymentMethod.attach("pm_card_chargeCustomerFail", customer=customer.id)
-    assert failing.card.last4 == "0341"
-    with pytest.raises(stripe.CardError) as caught:
-        stripe.PaymentIntent.create(
-            amount=500, currency="usd", customer=customer.id, payment_method=failing.id, off_session=True, confirm=True
-        )
-    assert caught.value.error.decline_code == "generic_decline"
-
-    poor = stripe.PaymentMethod.attach("pm_card_chargeDeclinedInsufficientFunds", customer=customer.id)
-    with pytest.raises(stripe.CardError) as caught:
-        stripe.PaymentIntent.create(
-            amount=500, currency="usd", customer=customer.id, payment_method=poor.id, off_session=True, confirm=True
-        )
-    assert caught.value.error.decline_code == "insufficient_funds"
-
-    ok = stripe.PaymentIntent.create(
-        amount=500, currency="usd", customer=customer.id, payment_method=card, off_session=True, confirm=True
-    )
-    assert ok.status == "succeeded"
-
-
-def test_declined_card_cannot_be_attached_and_3ds_card_needs_authentication(fake_stripe):
+def test_a_declined_card_cannot_be_attached(fake_stripe):
     customer = new_customer()
     with pytest.raises(stripe.CardError) as caught:
         stripe.PaymentMethod.attach("pm_card_chargeDeclined", customer=customer.id)
     assert caught.value.code == "card_declined"
-
-    strong = stripe.PaymentMethod.attach("pm_card_authenticationRequired", customer=customer.id)
-    with pytest.raises(stripe.CardError) as caught:
-        stripe.PaymentIntent.create(
-            amount=800, currency="usd", customer=customer.id, payment_method=strong.id, off_session=True, confirm=True
-        )
-    assert caught.value.code == "authentication_required"
-    assert caught.value.error.payment_intent.status == "requires_payment_method"
-
-    on_session = stripe.PaymentIntent.create(
-        amount=800, currency="usd", customer=customer.id, payment_method=strong.id, confirm=True
-    )
-    assert on_session.status == "requires_action"
-    assert on_session.next_action.type == "use_stripe_sdk"
+    assert caught.value.error.decline_code == "generic_decline"
 
 
-def test_confirm_an_existing_payment_intent(fake_stripe):
-    customer = new_customer()
-    card = saved_card(fake_stripe, customer.id)
-    intent = stripe.PaymentIntent.create(amount=1200, currency="eur", customer=customer.id, payment_method=card)
-    assert intent.status == "requires_confirmation"
-    confirmed = stripe.PaymentIntent.confirm(intent.id, off_session=True)
-    assert confirmed.status == "succeeded"
-    assert confirmed.currency == "eur"
-    with pytest.raises(stripe.InvalidRequestError) as caught:
-        stripe.PaymentIntent.confirm(intent.id)
-    assert caught.value.code == "payment_intent_unexpected_state"
-
-    with pytest.raises(stripe.InvalidRequestError) as caught:
-        stripe.PaymentIntent.create(amount=10, currency="usd")
-    assert caught.value.code == "amount_too_small"
-
-
-def test_attach_list_default_and_detach_payment_methods(fake_stripe):
+def test_attach_default_and_detach_payment_methods(fake_stripe):
     customer = new_customer()
     visa = stripe.PaymentMethod.attach("pm_card_visa", customer=customer.id)
     master = stripe.PaymentMethod.attach("pm_card_mastercard", customer=customer.id)
@@ -503,22 +427,12 @@ def test_attach_list_default_and_detach_payment_methods(fake_stripe):
     assert master.card.last4 == "4444"
     assert {"exp_month", "exp_year"} <= set(visa.card.to_dict())
 
-    listed = stripe.PaymentMethod.list(customer=customer.id, type="card")
-    assert listed.object == "list"
-    assert listed.url == "/v1/payment_methods"
-    assert listed.has_more is False
-    assert [pm.id for pm in listed.data] == [master.id, visa.id]
-    assert [pm.id for pm in stripe.Customer.list_payment_methods(customer.id).data] == [master.id, visa.id]
-
     updated = stripe.Customer.modify(customer.id, invoice_settings={"default_payment_method": visa.id})
     assert updated.invoice_settings.default_payment_method == visa.id
-    expanded = stripe.Customer.retrieve(customer.id, expand=["invoice_settings.default_payment_method"])
-    assert expanded.invoice_settings.default_payment_method.card.last4 == "4242"
 
     detached = stripe.PaymentMethod.detach(visa.id)
     assert detached.customer is None
-    assert stripe.Customer.retrieve(customer.id).invoice_settings.default_payment_method is None
-    assert [pm.id for pm in stripe.PaymentMethod.list(customer=customer.id, type="card").data] == [master.id]
+    assert fake_stripe.get(customer.id)["invoice_settings"]["default_payment_method"] is None
     with pytest.raises(stripe.InvalidRequestError):
         stripe.PaymentMethod.detach(visa.id)
     with pytest.raises(stripe.InvalidRequestError) as caught:
@@ -551,28 +465,31 @@ def test_refunds_update_the_charge(fake_stripe):
     )
     fake_stripe.take_events()
 
-    partial = stripe.Refund.create(payment_intent=intent.id, amount=1000, reason="requested_by_customer")
+    partial = stripe.Refund.create(payment_intent=intent.id, amount=1000, metadata={"refund_id": "r1"})
     assert partial.status == "succeeded"
     assert partial.amount == 1000
     assert partial.charge == intent.latest_charge
     assert partial.payment_intent == intent.id
+    assert partial.metadata.to_dict() == {"refund_id": "r1"}
     charge = stripe.Charge.retrieve(intent.latest_charge)
     assert (charge.amount_refunded, charge.refunded) == (1000, False)
 
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        stripe.Refund.create(charge=charge.id, amount=2500)
+        stripe.Refund.create(payment_intent=intent.id, amount=2500)
     assert caught.value.param == "amount"
 
-    rest = stripe.Refund.create(charge=charge.id)
+    rest = stripe.Refund.create(payment_intent=intent.id, amount=2000)
     assert rest.amount == 2000
     charge = stripe.Charge.retrieve(charge.id)
     assert (charge.amount_refunded, charge.refunded) == (3000, True)
     assert [refund.id for refund in charge.refunds.data] == [rest.id, partial.id]
-    assert stripe.Refund.retrieve(partial.id).amount == 1000
 
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        stripe.Refund.create(charge=charge.id)
+        stripe.Refund.create(payment_intent=intent.id, amount=1)
     assert caught.value.code == "charge_already_refunded"
+    with pytest.raises(stripe.InvalidRequestError) as caught:  # what refund() sends for a non-pi_ reference
+        stripe.Refund.create(amount=1)
+    assert caught.value.param == "charge"
     assert [event["type"] for event in fake_stripe.take_events()] == [
         "charge.refunded",
         "refund.created",
@@ -608,7 +525,7 @@ def test_disputes(fake_stripe):
     assert dispute.balance_transactions[0].amount == -3499
     assert stripe.Charge.retrieve(charge_id).disputed is True
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        stripe.Refund.create(charge=charge_id)
+        stripe.Refund.create(payment_intent=events[1]["data"]["object"]["id"], amount=100)
     assert caught.value.code == "charge_disputed"
 
     closed = fake_stripe.close_dispute(dispute.id, status="won")
@@ -646,7 +563,13 @@ def test_delay_next_makes_the_client_time_out_after_stripe_acted(fake_stripe):
     fake_stripe.delay_next("/v1/payment_intents", 1.0)
     with pytest.raises(stripe.APIConnectionError):
         impatient.v1.payment_intents.create(
-            params={"amount": 900, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+            params={
+                "amount": 900,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+                "off_session": True,
+            }
         )
     (intent,) = fake_stripe.objects("payment_intent")
     assert intent["status"] == "succeeded"  # Stripe charged; only the answer was lost
@@ -654,7 +577,13 @@ def test_delay_next_makes_the_client_time_out_after_stripe_acted(fake_stripe):
     retrying = fake_stripe.client(http_client=stripe.RequestsClient(timeout=0.3), max_network_retries=2)
     fake_stripe.delay_next("/v1/payment_intents", 1.0)
     replayed = retrying.v1.payment_intents.create(
-        params={"amount": 950, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+        params={
+            "amount": 950,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "off_session": True,
+        }
     )
     assert len(fake_stripe.objects("payment_intent")) == 2  # the retry was an idempotent replay
     assert replayed.id == fake_stripe.objects("payment_intent")[-1]["id"]
@@ -681,6 +610,7 @@ def test_idempotency_keys_replay_and_reject_other_parameters(fake_stripe):
                 currency="usd",
                 payment_method="pm_card_chargeDeclined",
                 confirm=True,
+                off_session=True,
                 idempotency_key="charge-inv-9",
             )
     assert len(fake_stripe.objects("payment_intent")) == 1
@@ -704,11 +634,14 @@ def _server_threads() -> list[threading.Thread]:
 
 def test_stop_ends_keep_alive_connections():
     before = len(_server_threads())
-    with FakeStripe() as fake:
+    fake = FakeStripe().start()
+    try:
         client = fake.client()
         for _ in range(3):
             client.v1.customers.create(params={"email": "x@example.com"})
         assert len(_server_threads()) >= before + 2  # the server and a kept-alive connection
+    finally:
+        fake.stop()
     deadline = time.monotonic() + 3
     while len(_server_threads()) > before and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -744,11 +677,12 @@ def test_sign_event_uses_stripes_signature_scheme(fake_stripe):
 def test_djstripe_syncs_account_and_customer(fake_stripe):
     from djstripe import models as djstripe
 
-    customer = new_customer()
+    synced = djstripe.Customer.sync_from_stripe_data(new_customer())  # as stripe_customer_id does
+    customer = synced
     card = saved_card(fake_stripe, customer.id)
-    stripe.Customer.modify(customer.id, invoice_settings={"default_payment_method": card})
-
-    synced = djstripe.Customer.sync_from_stripe_data(stripe.Customer.retrieve(customer.id))
+    synced = djstripe.Customer.sync_from_stripe_data(
+        stripe.Customer.modify(customer.id, invoice_settings={"default_payment_method": card})
+    )
 
     assert synced.id == customer.id
     assert synced.email == "billing@dialtone.example"
@@ -762,10 +696,10 @@ def test_djstripe_syncs_account_and_customer(fake_stripe):
 
 
 @pytest.mark.django_db
-def test_djstripe_syncs_payment_intent_charge_payment_method_and_refund(fake_stripe):
+def test_djstripe_syncs_payment_intent_charge_and_payment_method(fake_stripe):
     from djstripe import models as djstripe
 
-    customer = new_customer()
+    customer = djstripe.Customer.sync_from_stripe_data(new_customer())
     card = saved_card(fake_stripe, customer.id)
     intent = stripe.PaymentIntent.create(
         amount=2999, currency="usd", customer=customer.id, payment_method=card, off_session=True, confirm=True
@@ -787,12 +721,6 @@ def test_djstripe_syncs_payment_intent_charge_payment_method_and_refund(fake_str
     payment_method = djstripe.PaymentMethod.sync_from_stripe_data(stripe.PaymentMethod.retrieve(card))
     assert payment_method.customer.id == customer.id
     assert payment_method.type == "card"
-
-    refund = charge.refund(amount=Decimal("5.00"))  # dj-stripe's own refund call
-    assert refund.amount == 500
-    assert refund.status == "succeeded"
-    assert refund.charge == charge
-    assert stripe.Charge.retrieve(charge.id).amount_refunded == 500
     fake_stripe.assert_all_handled()
 
 
@@ -800,7 +728,7 @@ def test_djstripe_syncs_payment_intent_charge_payment_method_and_refund(fake_str
 def test_djstripe_processes_the_checkout_events(fake_stripe):
     from djstripe import models as djstripe
 
-    customer = new_customer()
+    customer = djstripe.Customer.sync_from_stripe_data(new_customer())
     session = new_checkout(customer.id)
     events = fake_stripe.complete_checkout(session.id)
 
@@ -826,32 +754,31 @@ def test_djstripe_processes_the_checkout_events(fake_stripe):
 def test_djstripe_processes_refund_decline_and_dispute_events(fake_stripe):
     from djstripe import models as djstripe
 
-    customer = new_customer()
+    customer = djstripe.Customer.sync_from_stripe_data(new_customer())
     card = saved_card(fake_stripe, customer.id)
     intent = stripe.PaymentIntent.create(
         amount=4000, currency="usd", customer=customer.id, payment_method=card, off_session=True, confirm=True
     )
     stripe.Refund.create(payment_intent=intent.id, amount=1500)
-    with pytest.raises(stripe.CardError):
+    with pytest.raises(stripe.CardError) as declined:
         stripe.PaymentIntent.create(
             amount=700,
             currency="usd",
             customer=customer.id,
-            payment_method="pm_card_chargeCustomerFail",
+            payment_method="pm_card_chargeDeclined",
             off_session=True,
             confirm=True,
         )
     for payload in fake_stripe.take_events():
-        djstripe.Event.process(payload)
+        if payload["type"] in HANDLED:  # the events the Stripe endpoint sends (README)
+            djstripe.Event.process(payload)
 
     charge = djstripe.Charge.objects.get(id=intent.latest_charge)
     assert charge.amount_refunded == 1500
     assert charge.refunds.get().amount == 1500
-    failed = djstripe.Charge.objects.get(status="failed")
-    assert failed.stripe_data["failure_code"] == "card_declined"
-    assert djstripe.PaymentIntent.objects.get(id=failed.payment_intent.id).stripe_data["status"] == (
-        "requires_payment_method"
-    )
+    failed = djstripe.PaymentIntent.objects.get(id=declined.value.error.payment_intent.id)
+    assert failed.stripe_data["status"] == "requires_payment_method"
+    assert failed.stripe_data["last_payment_error"]["code"] == "card_declined"
 
     opened = fake_stripe.open_dispute(charge.id, reason="product_not_received")
     for payload in opened:
@@ -866,22 +793,4 @@ def test_djstripe_processes_refund_decline_and_dispute_events(fake_stripe):
         djstripe.Event.process(payload)
     dispute.refresh_from_db()
     assert dispute.status == "lost"
-    fake_stripe.assert_all_handled()
-
-
-@pytest.mark.django_db
-def test_djstripe_customer_payment_method_helpers(fake_stripe):
-    from djstripe import models as djstripe
-
-    customer = djstripe.Customer.sync_from_stripe_data(new_customer())
-    payment_method = customer.add_payment_method("pm_card_visa")  # attach + set default, dj-stripe's way
-    assert payment_method.customer == customer
-    customer.refresh_from_db()
-    assert customer.default_payment_method == payment_method
-    assert stripe.Customer.retrieve(customer.id).invoice_settings.default_payment_method == payment_method.id
-
-    assert payment_method.detach() is True
-    customer.refresh_from_db()
-    assert customer.default_payment_method is None
-    assert stripe.PaymentMethod.retrieve(payment_method.id).customer is None
     fake_stripe.assert_all_handled()

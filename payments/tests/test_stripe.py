@@ -13,6 +13,8 @@ from django.test import Client
 
 from billing.services import invoice_collect, payment_refund
 from invoices.models import Invoice
+from payments.gateways.base import EventType
+from payments.gateways.stripe_events import normalize
 from payments.models import Dispute, Payment, Refund
 from webhooks.models import InboundEvent
 
@@ -20,13 +22,6 @@ from .fake_stripe import FAKE_WEBHOOK_SECRET, sign_event
 from .support import CHECKOUT, assert_error, assert_ok, start_checkout, subscribe
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def stripe_ready(fake_stripe):
-    """Keys and the webhook secret brought into dj-stripe by `manage.py stripe_setup`."""
-    call_command("stripe_setup", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    return fake_stripe
 
 
 def deliver(payload: dict, *, secret: str = FAKE_WEBHOOK_SECRET, timestamp: int | None = None):
@@ -203,7 +198,7 @@ def _renewal(org, pro, payment_method: str):
     from invoices.builder import period_invoice
     from invoices.services import invoice_create
 
-    return invoice_create(period_invoice(subscription))
+    return invoice_create(draft=period_invoice(subscription))
 
 
 def test_a_renewal_is_charged_off_session_to_the_saved_card(stripe_ready, org, pro):
@@ -233,6 +228,35 @@ def test_a_declined_renewal_is_recorded_and_retried_later(stripe_ready, org, pro
     assert "card_declined" in payment.failure_reason
     assert invoice.status == "open"
     assert invoice.next_payment_attempt is not None
+
+
+def test_a_renewal_charged_at_once_stores_no_inbound_event_and_its_webhook_changes_nothing(stripe_ready, org, pro):
+    invoice = _renewal(org, pro, "pm_card_visa")
+    payment = invoice_collect(invoice=invoice)
+    invoice.refresh_from_db()
+    assert (invoice.status, InboundEvent.objects.count()) == ("paid", 0)  # applied by the use case
+    before = (invoice.amount_paid_cents, invoice.paid_at, payment.succeeded_at)
+
+    deliver_all(stripe_ready.take_events("payment_intent.succeeded"))
+
+    invoice.refresh_from_db()
+    payment.refresh_from_db()
+    assert (invoice.amount_paid_cents, invoice.paid_at, payment.succeeded_at) == before
+    assert set(InboundEvent.objects.values_list("outcome", flat=True)) == {"ignored"}
+
+
+def test_a_renewal_declined_at_once_stores_no_inbound_event_and_its_webhook_changes_nothing(stripe_ready, org, pro):
+    invoice = _renewal(org, pro, "pm_card_chargeDeclined")
+    payment = invoice_collect(invoice=invoice)
+    payment.refresh_from_db()
+    assert (payment.status, InboundEvent.objects.count()) == ("failed", 0)
+    reason = payment.failure_reason
+
+    deliver_all(stripe_ready.take_events("payment_intent.payment_failed"))
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_reason) == ("failed", reason)
+    assert set(InboundEvent.objects.values_list("outcome", flat=True)) == {"ignored"}
 
 
 def test_a_refund_goes_through_stripe_and_is_settled_by_its_webhook(stripe_ready, owner, pro):
@@ -276,6 +300,42 @@ def test_a_dispute_is_recorded_against_its_invoice_and_shown(stripe_ready, owner
     )
     dispute.refresh_from_db()
     assert dispute.status == "won"
+
+
+def test_a_dispute_event_names_the_dispute_and_its_reason_in_their_own_fields(stripe_ready, owner, pro):
+    _, payment = stripe_checkout(owner, pro)
+    deliver_all(stripe_ready.complete_checkout(payment.reference))
+    intent = stripe_ready.get(stripe_ready.get(payment.reference)["payment_intent"])
+    opened = next(
+        e for e in stripe_ready.open_dispute(intent["latest_charge"]) if e["type"] == "charge.dispute.created"
+    )
+
+    (event,) = normalize(opened)
+
+    dispute = opened["data"]["object"]
+    assert (event.type, event.dispute_reference, event.dispute_reason) == (
+        EventType.DISPUTE_OPENED,
+        dispute["id"],
+        dispute["reason"],
+    )
+    assert (event.payment_reference, event.refund_reference, event.failure_reason) == (intent["id"], "", "")
+
+
+def test_a_payment_method_event_names_its_customer_in_customer_reference():
+    payload = {
+        "id": "evt_pm_1",
+        "type": "payment_method.attached",
+        "data": {"object": {"id": "pm_1", "object": "payment_method", "customer": "cus_1"}},
+    }
+
+    (event,) = normalize(payload)
+
+    assert (event.type, event.payment_method, event.customer_reference, event.payment_reference) == (
+        EventType.PAYMENT_METHOD_ATTACHED,
+        "pm_1",
+        "cus_1",
+        "",
+    )
 
 
 def test_the_billing_portal_is_stripes(stripe_ready, owner, pro):

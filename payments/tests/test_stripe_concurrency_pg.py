@@ -5,12 +5,13 @@ from django.core.management import call_command
 from django.test import Client
 
 from billing_project.testing import run_concurrently
+from billing_project.tests.world import paid_plans
 from invoices.models import Invoice
 from payments.models import Payment
 from webhooks.models import InboundEvent
 
 from .fake_stripe import FAKE_WEBHOOK_SECRET, sign_event
-from .support import paid_plans, start_checkout
+from .support import start_checkout
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -8,7 +8,6 @@ import time
 
 import pytest
 from django.apps import apps
-from django.core.management import call_command
 from django.test import Client
 
 from payments.models import Payment
@@ -19,12 +18,6 @@ from .support import assert_error, start_checkout
 pytestmark = pytest.mark.django_db
 
 BAD_POSTS = 25
-
-
-@pytest.fixture
-def stripe_ready(fake_stripe):
-    call_command("stripe_setup", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    return fake_stripe
 
 
 def post(body: bytes, signature: str | None):

@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from billing.services import payment_refund
+from billing_project.tests.world import utc
 from invoices.models import Invoice
 from payments.models import Payment, Refund
 from plans.tests.factories import PlanFactory
@@ -29,7 +30,6 @@ from .support import (
     counts,
     cycle,
     start_checkout,
-    utc,
 )
 
 pytestmark = pytest.mark.django_db
@@ -425,11 +425,11 @@ def test_a_refund_made_on_xendits_dashboard_is_recorded(fake_xendit, owner, id_o
 
 
 def test_a_bank_transfer_cannot_be_refunded_by_xendit_and_is_recorded_as_manual(
-    fake_xendit, owner, id_org, idr_plan, staff_browser
+    fake_xendit, owner, id_org, idr_plan, staff_client
 ):
     payment = paid_payment(fake_xendit, owner, idr_plan, "BANK_TRANSFER", "BCA")
 
-    response = staff_browser.post(
+    response = staff_client.post(
         "/admin/payments/payment/",
         {"action": "refund", "_selected_action": [str(payment.pk)], "apply": "1", "reason": "customer left"},
         follow=True,

@@ -7,18 +7,10 @@ import json
 
 from django.test import Client
 
-from accounts.tests.factories import UserFactory
+from billing_project.tests.world import staff_client  # noqa: F401 - re-exported
 from plans.models import Plan
 
 PLAN_ADMIN = "/admin/plans/plan/"
-
-
-def staff_client() -> Client:
-    """A superuser signed in now (a client made before the clock travelled may have an
-    expired session)."""
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
 
 
 def change_url(plan: Plan) -> str:

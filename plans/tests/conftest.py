@@ -1,4 +1,5 @@
-"""Fixtures for the plans tests."""
+"""Fixtures for the plans tests (the free default plan, `free_plan`, is the shared world's:
+root conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,6 @@ import pytest
 from plans.models import Plan
 
 from .factories import PlanFactory
-
-
-@pytest.fixture
-def free_plan(db) -> Plan:
-    """The free default plan that migration 0002 creates in every database."""
-    return Plan.objects.get(code="free")
 
 
 @pytest.fixture

@@ -18,14 +18,6 @@ METRIC_ADMIN = "/admin/plans/billablemetric/"
 
 
 @pytest.fixture
-def staff_client(db) -> Client:
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
 def metered_plan() -> Plan:
     plan = PlanFactory(code="metered", name="Metered Plan")
     PlanChargeFactory(plan=plan, metric=BillableMetricFactory(code="minutes", event_types=["call_ended"]))

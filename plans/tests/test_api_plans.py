@@ -5,11 +5,12 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.tests.factories import OrganizationFactory, UserFactory
+from accounts.tests.factories import UserFactory
+from billing_project.testing import assert_error, assert_ok
+from organizations.tests.factories import OrganizationFactory
 from plans.models import Plan
 
 from .factories import BillableMetricFactory, PlanChargeFactory, PlanFactory
-from .helpers import assert_error, assert_ok
 
 pytestmark = pytest.mark.django_db
 

@@ -12,21 +12,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts.tests.factories import OrganizationFactory
-from invoices.tests.cycle_helpers import (
-    CHECKOUT,
-    UPGRADE,
-    after_grace,
-    base_fees,
-    customer_create,
-    cycle,
-    cycle_invoices,
-    error_code,
-    plans_trial_days,
-    usage_lines,
-    utc,
-)
-from payments.tests.support import subscribe
+from billing.tests.cycle_helpers import after_grace, base_fees, cycle, cycle_invoices, error_code, usage_lines
+from billing_project.tests.world import CHECKOUT, UPGRADE, customer_create, subscribe, utc
+from organizations.tests.factories import OrganizationFactory
+from payments.gateways.sandbox import PM_OK
 from plans.defaults import default_catalogue_ensure
 from plans.demo import demo_catalogue_ensure
 from plans.models import Plan
@@ -43,13 +32,8 @@ MONTHLY, YEARLY = 2000, 20_000
 
 
 @pytest.fixture(autouse=True)
-def _media_in_tmp(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-
-
-@pytest.fixture
-def clock(time_machine):
-    return time_machine
+def _media_in_tmp(media_in_tmp):
+    """Renewals render invoice PDFs: into a temporary directory."""
 
 
 @pytest.fixture
@@ -60,12 +44,6 @@ def monthly_plan() -> Plan:
         plan=plan, metric=BillableMetricFactory(code="minutes"), included_quantity=100, unit_price=Decimal("1")
     )
     return plan
-
-
-@pytest.fixture
-def demo(db):
-    demo_catalogue_ensure()
-    plans_trial_days(0)
 
 
 def versions(code: str) -> list[tuple[int, bool, bool]]:
@@ -80,7 +58,7 @@ def versions(code: str) -> list[tuple[int, bool, bool]]:
 
 def test_editing_a_monthly_plan_to_yearly_keeps_its_subscriber_renewing_monthly(monthly_plan, clock):
     clock.move_to(utc(2025, 1, 1), tick=False)
-    subscription = subscribe(OrganizationFactory(), monthly_plan, start=utc(2025, 1, 1))
+    subscription = subscribe(OrganizationFactory(), monthly_plan, start=utc(2025, 1, 1), payment_method=PM_OK)
     cycle(utc(2025, 2, 1, 1, 1), clock)
     cycle(utc(2025, 3, 1, 1, 1), clock)
     subscription.refresh_from_db()
@@ -188,7 +166,7 @@ def test_a_new_version_copies_every_field_and_charge_with_the_edit_applied(month
 
 
 def test_the_default_flag_moves_to_the_new_version(free_plan):
-    subscribe(OrganizationFactory(), free_plan)
+    subscribe(OrganizationFactory(), free_plan, payment_method=PM_OK)
 
     new = plan_revise(plan=free_plan, changes={"interval": "year"})
 

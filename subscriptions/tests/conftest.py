@@ -1,62 +1,13 @@
-"""Fixtures for the subscriptions tests: an organization with one member of each role,
-and plans to subscribe to."""
+"""Fixtures for the subscriptions tests: plans to subscribe to. The organization with one
+member of each role (`team`, `org`) and the free default plan (`free_plan`) are the
+shared world's (root conftest.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
-from rest_framework.test import APIClient
 
-from accounts.services import token_pair_for
-from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
-from organizations.models import Organization, Role
 from plans.models import BillableMetric, Plan
 from plans.tests.factories import PlanChargeFactory, PlanFactory
-
-ROLES = (Role.OWNER, Role.ADMIN, Role.BILLING, Role.MEMBER)
-
-
-def people_client(user, organization: Organization | None = None) -> APIClient:
-    """A client signed in as `user`, acting on `organization` (X-Current-Org) when given."""
-    client = APIClient()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {token_pair_for(user).token}"}
-    if organization is not None:
-        headers["HTTP_X_CURRENT_ORG"] = str(organization.pk)
-    client.credentials(**headers)
-    client.user = user
-    return client
-
-
-@dataclass
-class Team:
-    """An organization whose members are `users[role]`; `client(role)` signs one in."""
-
-    org: Organization
-    users: dict = field(default_factory=dict)
-
-    def client(self, role: str = Role.OWNER) -> APIClient:
-        return people_client(self.users[role], self.org)
-
-
-@pytest.fixture
-def team(db) -> Team:
-    team = Team(org=OrganizationFactory(name="Subscribed Inc"))
-    for role in ROLES:
-        member = UserFactory()
-        MembershipFactory(organization=team.org, user=member, role=role)
-        team.users[role] = member
-    return team
-
-
-@pytest.fixture
-def org(team) -> Organization:
-    return team.org
-
-
-@pytest.fixture
-def free_plan(db) -> Plan:
-    return Plan.objects.get(is_default=True)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 
 from accounts.tests.factories import UserFactory
+from billing_project.tests.world import subscribe
 from invoices.models import Invoice
 from organizations.models import Organization
 from plans.demo import demo_catalogue_ensure
@@ -19,57 +20,45 @@ URL = "/admin/subscriptions/subscription/"
 
 
 @pytest.fixture
-def staff(client):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
-
-
-@pytest.fixture
-def subscription():
-    demo_catalogue_ensure()
+def subscription(pro):
+    """A user's personal organization on the demo `pro` plan since now, active."""
     organization = Organization.objects.get(memberships__user=UserFactory())
-    return subscription_create(
-        organization=organization,
-        plan=Plan.objects.get(code="pro"),
-        start=datetime.now(UTC),
-        status="active",
-        trial_days=0,
-    )
+    return subscribe(organization, pro, datetime.now(UTC))
 
 
 def run_action(client, action: str, subscription, **form):
     return client.post(URL, {"action": action, "_selected_action": [str(subscription.pk)], "apply": "1", **form})
 
 
-def test_the_change_page_shows_the_history(staff, subscription):
-    page = staff.get(f"{URL}{subscription.pk}/change/")
+def test_the_change_page_shows_the_history(staff_client, subscription):
+    page = staff_client.get(f"{URL}{subscription.pk}/change/")
     assert page.status_code == 200
     assert "created" in page.content.decode()
 
 
-def test_an_action_first_asks_for_its_form(staff, subscription):
-    page = staff.post(URL, {"action": "cancel", "_selected_action": [str(subscription.pk)]})
+def test_an_action_first_asks_for_its_form(staff_client, subscription):
+    page = staff_client.post(URL, {"action": "cancel", "_selected_action": [str(subscription.pk)]})
     assert page.status_code == 200
     assert "reason" in page.content.decode()
     subscription.refresh_from_db()
     assert not subscription.cancel_at_period_end
 
 
-def test_staff_cancel_at_period_end(staff, subscription):
-    run_action(staff, "cancel", subscription, reason="customer asked by phone")
+def test_staff_cancel_at_period_end(staff_client, subscription):
+    run_action(staff_client, "cancel", subscription, reason="customer asked by phone")
     subscription.refresh_from_db()
     assert subscription.cancel_at_period_end
     assert subscription.cancel_reason == "customer asked by phone"
     assert subscription.status == "active"
 
 
-def test_staff_cancel_immediately(staff, subscription):
-    run_action(staff, "cancel", subscription, reason="fraud", immediately="on")
+def test_staff_cancel_immediately(staff_client, subscription):
+    run_action(staff_client, "cancel", subscription, reason="fraud", immediately="on")
     subscription.refresh_from_db()
     assert subscription.status == "canceled"
 
 
-def test_extend_trial_moves_the_trial_end_and_the_first_paid_period(staff):
+def test_extend_trial_moves_the_trial_end_and_the_first_paid_period(staff_client):
     demo_catalogue_ensure()
     organization = Organization.objects.get(memberships__user=UserFactory())
     trialing = subscription_create(
@@ -77,7 +66,7 @@ def test_extend_trial_moves_the_trial_end_and_the_first_paid_period(staff):
     )
     trial_end = trialing.trial_end
 
-    run_action(staff, "extend_trial", trialing, days=7)
+    run_action(staff_client, "extend_trial", trialing, days=7)
 
     trialing.refresh_from_db()
     assert trialing.trial_end == trial_end + timedelta(days=7)
@@ -86,19 +75,19 @@ def test_extend_trial_moves_the_trial_end_and_the_first_paid_period(staff):
     assert trialing.history.filter(event="trial_extended").exists()
 
 
-def test_extend_trial_refuses_a_subscription_without_a_trial(staff, subscription):
+def test_extend_trial_refuses_a_subscription_without_a_trial(staff_client, subscription):
     before = subscription.current_period_end
-    response = run_action(staff, "extend_trial", subscription, days=7)
+    response = run_action(staff_client, "extend_trial", subscription, days=7)
     subscription.refresh_from_db()
     assert subscription.current_period_end == before
     assert response.status_code == 302
 
 
-def test_change_plan_without_charge_switches_now_with_no_invoice(staff, subscription):
+def test_change_plan_without_charge_switches_now_with_no_invoice(staff_client, subscription):
     team = Plan.objects.get(code="team")
     invoices_before = Invoice.objects.count()
 
-    run_action(staff, "change_plan_without_charge", subscription, plan=str(team.pk))
+    run_action(staff_client, "change_plan_without_charge", subscription, plan=str(team.pk))
 
     subscription.refresh_from_db()
     assert subscription.plan == team

@@ -10,16 +10,18 @@ import time_machine
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import OrganizationFactory, UserFactory
+from accounts.tests.factories import UserFactory
 from apikeys.authentication import _cache_key, hash_of
 from apikeys.models import Scope
-from apikeys.services import apikey_create
+from apikeys.tests.factories import APIKeyFactory
 from billing_project.tests.openapi import assert_response_matches_schema
+from billing_project.tests.world import ROLES, people_client
+from billing_project.tests.world import service_client as key_client
 from organizations.models import Role
+from organizations.tests.factories import OrganizationFactory
 from subscriptions.models import Status
 from subscriptions.services import subscription_create, subscription_transition
 
-from .conftest import ROLES, people_client
 from .factories import SubscriptionFactory
 from .helpers import ENTITLEMENTS, LIMITS, QUOTA, REPORT, SUBSCRIPTION, USAGE, assert_error, assert_ok, iso, utc
 
@@ -28,15 +30,10 @@ pytestmark = pytest.mark.django_db
 
 def service_client(organization) -> tuple[APIClient, str]:
     """A client sending a new live API key of `organization` (usage read and write)."""
-    _key, secret = apikey_create(
-        organization=organization,
-        created_by=None,
-        name="billing test key",
-        scopes=[Scope.USAGE_READ, Scope.USAGE_WRITE],
+    key = APIKeyFactory(
+        organization=organization, name="billing test key", scopes=[Scope.USAGE_READ, Scope.USAGE_WRITE]
     )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client, secret
+    return key_client(key.secret), key.secret
 
 
 # --- GET /subscriptions --------------------------------------------------------------------

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError, transaction
 
-from accounts.tests.factories import OrganizationFactory
 from billing_project.errors import Conflict
+from organizations.tests.factories import OrganizationFactory
 from subscriptions.models import Status, Subscription, SubscriptionEvent
 from subscriptions.services import next_period, subscription_create, subscription_transition
 

@@ -1,87 +1,21 @@
-"""Fixtures for the usage tests: an organization with API keys (service clients), a
-signed-in owner (people client), and extra metrics beyond the default tokens/requests."""
+"""Fixtures for the usage tests: API keys of the shared world's organization (`org`, with
+one member of each role: root conftest.py) as service clients, its owner signed in
+(`people`), and extra metrics beyond the default tokens/requests."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import pytest
-from django.apps import apps as django_apps
 from rest_framework.test import APIClient
 
-from accounts.services import token_pair_for
-from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
-from apikeys.models import APIKey, Mode, Scope
-from apikeys.services import apikey_create
-from organizations.models import Organization, Role
-from plans.models import BillableMetric, Plan, PlanCharge
+from apikeys.models import Mode
+from organizations.models import Role
+from organizations.tests.factories import OrganizationFactory
+from plans.models import BillableMetric, Plan
+from plans.tests.factories import BillableMetricFactory, PlanChargeFactory
 
-from .helpers import BATCH, QUOTA, REPORT
-
-ALL_SCOPES = list(Scope.values)
-
-
-@dataclass
-class Service:
-    """An API key of `org` and a client that sends it."""
-
-    org: Organization
-    key: APIKey
-    secret: str
-    client: APIClient
-
-    def report(self, **event):
-        return self.client.post(REPORT, event, format="json")
-
-    def batch(self, events):
-        return self.client.post(BATCH, {"events": events}, format="json")
-
-    def quota(self, **params):
-        return self.client.get(QUOTA, params)
-
-
-def service_client(secret: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
-
-
-def people_client(user, organization: Organization | None = None) -> APIClient:
-    """A client signed in as `user`, acting on `organization` (X-Current-Org) when given."""
-    client = APIClient()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {token_pair_for(user).token}"}
-    if organization is not None:
-        headers["HTTP_X_CURRENT_ORG"] = str(organization.pk)
-    client.credentials(**headers)
-    client.user = user
-    return client
-
-
-def new_service(organization: Organization, *, scopes=None, mode: str = Mode.LIVE) -> Service:
-    key, secret = apikey_create(
-        organization=organization,
-        created_by=None,
-        name=f"{mode} key",
-        scopes=ALL_SCOPES if scopes is None else scopes,
-        mode=mode,
-    )
-    return Service(org=organization, key=key, secret=secret, client=service_client(secret))
-
-
-def ensure_default_catalogue() -> None:
-    """Recreate the default metrics and Free plan of the data migration. Transactional
-    tests flush the database afterwards, taking the migration's rows with them."""
-    migration = importlib.import_module("plans.migrations.0002_default_catalogue")
-    migration.create_defaults(django_apps, None)
-    from plans.catalogue import invalidate
-
-    invalidate()
-
-
-@pytest.fixture
-def org(db) -> Organization:
-    return OrganizationFactory(name="Metered Inc")
+from .helpers import Service, new_service
 
 
 @pytest.fixture
@@ -109,16 +43,15 @@ def other_service(db) -> Service:
 
 
 @pytest.fixture
-def owner(org):
-    user = UserFactory()
-    MembershipFactory(organization=org, user=user, role=Role.OWNER)
-    return user
+def owner(team):
+    """The owner of `org`."""
+    return team.users[Role.OWNER]
 
 
 @pytest.fixture
-def people(owner, org) -> APIClient:
+def people(team) -> APIClient:
     """The owner of `org`, signed in, acting on `org`."""
-    return people_client(owner, org)
+    return team.client(Role.OWNER)
 
 
 @pytest.fixture
@@ -127,11 +60,6 @@ def long_grace(settings):
     report usage of days ago whatever today's date (early in a month those days are in
     the previous quota period, closed after an hour by default)."""
     settings.BILLING_GRACE_SECONDS = 60 * 86400
-
-
-@pytest.fixture
-def free_plan(db) -> Plan:
-    return Plan.objects.get(is_default=True)
 
 
 @pytest.fixture
@@ -150,10 +78,10 @@ class ExtraMetrics:
 
 @pytest.fixture
 def extra_metrics(free_plan) -> ExtraMetrics:
-    peak = BillableMetric.objects.create(
+    peak = BillableMetricFactory(
         code="peak_memory", name="Peak memory", unit="MB", event_types=["memory_sampled"], aggregation="max"
     )
-    users = BillableMetric.objects.create(
+    users = BillableMetricFactory(
         code="active_users",
         name="Active users",
         unit="user",
@@ -161,6 +89,6 @@ def extra_metrics(free_plan) -> ExtraMetrics:
         aggregation="unique_count",
         aggregation_key="user_id",
     )
-    PlanCharge.objects.create(plan=free_plan, metric=peak, included_quantity=4096, policy="soft")
-    PlanCharge.objects.create(plan=free_plan, metric=users, included_quantity=3, policy="hard")
+    PlanChargeFactory(plan=free_plan, metric=peak, included_quantity=4096, policy="soft", unit_price=0)
+    PlanChargeFactory(plan=free_plan, metric=users, included_quantity=3, policy="hard", unit_price=0)
     return ExtraMetrics(peak=peak, users=users)

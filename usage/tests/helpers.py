@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from apikeys.models import APIKey, Mode
+from apikeys.tests.factories import APIKeyFactory
 from billing_project.testing import assert_error, assert_ok  # noqa: F401 - re-exported
+from billing_project.tests.world import people_client, service_client  # noqa: F401 - re-exported
+from organizations.models import Organization
 from usage.models import DailyUsage, UsageEvent
 from usage.selectors import usage_totals
 
@@ -63,3 +69,29 @@ def events_of(organization):
 
 def rollups_of(organization, metric_code: str) -> dict[date, DailyUsage]:
     return {row.day: row for row in DailyUsage.objects.filter(organization=organization, metric__code=metric_code)}
+
+
+@dataclass
+class Service:
+    """An API key of `org` and a client that sends it."""
+
+    org: Organization
+    key: APIKey
+    secret: str
+    client: APIClient
+
+    def report(self, **event):
+        return self.client.post(REPORT, event, format="json")
+
+    def batch(self, events):
+        return self.client.post(BATCH, {"events": events}, format="json")
+
+    def quota(self, **params):
+        return self.client.get(QUOTA, params)
+
+
+def new_service(organization: Organization, *, scopes=None, mode: str = Mode.LIVE) -> Service:
+    """A new key of `organization` (every scope unless given) and its client."""
+    fields = {} if scopes is None else {"scopes": scopes}
+    key = APIKeyFactory(organization=organization, mode=mode, **fields)
+    return Service(org=organization, key=key, secret=key.secret, client=service_client(key.secret))

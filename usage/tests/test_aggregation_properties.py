@@ -11,15 +11,16 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from accounts.tests.factories import UserFactory
 from apikeys.authentication import principal_for_secret
 from organizations.models import Role
+from organizations.tests.factories import MembershipFactory, OrganizationFactory
+from usage.context import billing_context
 from usage.models import DailyUsage
 from usage.selectors import usage_totals
 from usage.services import usage_batch_report
 
-from .conftest import new_service, people_client
-from .helpers import BATCH, REPORT, USAGE, assert_ok, iso, this_month
+from .helpers import BATCH, REPORT, USAGE, assert_ok, iso, new_service, people_client, this_month
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +130,9 @@ def send(service, chunks: list[list[dict]], via: str) -> dict:
     remaining = None
     for chunk in chunks:
         if via == "service":
-            result = usage_batch_report(principal=principal_for_secret(service.secret), events=chunk)
+            principal = principal_for_secret(service.secret)
+            context = billing_context(organization_id=principal.organization_id)
+            result = usage_batch_report(principal=principal, context=context, events=chunk)
             assert result.failed_count == 0, result.errors
             remaining = result.remaining_quota
         elif via == "batch":

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from accounts.tests.factories import UserFactory
 from organizations.models import Role
+from organizations.tests.factories import MembershipFactory, OrganizationFactory
 from plans.models import BillableMetric
 
-from .conftest import people_client
 from .helpers import (
     FREE_REQUESTS,
     FREE_TOKENS,
@@ -22,6 +22,7 @@ from .helpers import (
     iso,
     iso_seconds,
     last_month_moment,
+    people_client,
     this_month,
 )
 

@@ -10,12 +10,11 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.tests.factories import OrganizationFactory
 from billing_project.testing import run_concurrently
+from organizations.tests.factories import OrganizationFactory
 from usage.models import DailyUsage, UsageEvent
 
-from .conftest import ensure_default_catalogue, new_service, service_client
-from .helpers import BATCH, REPORT, totals
+from .helpers import BATCH, REPORT, new_service, service_client, totals
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +25,7 @@ CHUNK = 100
 
 @pytest.fixture
 def service(transactional_db):
-    ensure_default_catalogue()
+    """A key of a new organization (the default catalogue is back: root conftest.py)."""
     return new_service(OrganizationFactory())
 
 

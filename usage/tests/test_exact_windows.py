@@ -17,8 +17,9 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from accounts.tests.factories import UserFactory
 from organizations.models import Role
+from organizations.tests.factories import MembershipFactory, OrganizationFactory
 from plans.catalogue import catalogue
 from plans.models import BillableMetric, PlanCharge
 from plans.tests.factories import PlanChargeFactory, PlanFactory
@@ -31,8 +32,7 @@ from usage.periods import Buckets
 from usage.selectors import UsageWindow, usage_in_windows
 from usage.services import usage_cutoff_advance
 
-from .conftest import new_service, people_client
-from .helpers import HISTORY, USAGE, assert_error, assert_ok, iso
+from .helpers import HISTORY, USAGE, assert_error, assert_ok, iso, new_service, people_client
 
 pytestmark = pytest.mark.django_db
 

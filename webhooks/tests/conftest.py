@@ -1,12 +1,11 @@
-"""The shared billing fixtures (payments.tests.support)."""
+"""Fixtures for the webhooks tests. The world (`team`, `org`, `owner`, `pro`, `team_plan`,
+`staff_client`, ...) is the shared one: root conftest.py, billing_project.tests.world; the
+fake gateway servers and gateway settings are payments.tests.fixtures (a plugin the root
+conftest.py registers)."""
 
-from payments.tests.support import (  # noqa: F401 - fixtures
-    _media_in_tmp,
-    org,
-    other_team,
-    owner,
-    pro,
-    staff_browser,
-    team,
-    team_plan,
-)
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(media_in_tmp):
+    """Applied events pay invoices, which render PDFs: into a temporary directory."""

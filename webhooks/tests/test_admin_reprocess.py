@@ -40,8 +40,8 @@ def reprocess(browser, *events):
     )
 
 
-def test_reprocess_applies_a_failed_event(staff_browser, checkout, failed_event):
-    response = reprocess(staff_browser, failed_event)
+def test_reprocess_applies_a_failed_event(staff_client, checkout, failed_event):
+    response = reprocess(staff_client, failed_event)
 
     assert response.status_code == 200
     assert "Processed 1 event(s); 0 failed again." in response.content.decode()
@@ -54,14 +54,14 @@ def test_reprocess_applies_a_failed_event(staff_browser, checkout, failed_event)
 
 
 def test_reprocess_that_fails_again_keeps_the_event_failed_with_the_new_error(
-    staff_browser, checkout, failed_event, monkeypatch
+    staff_client, checkout, failed_event, monkeypatch
 ):
     def crash_differently(**kwargs):
         raise ValueError("still broken")
 
     monkeypatch.setattr(billing.services, "gateway_event_apply", crash_differently)
 
-    response = reprocess(staff_browser, failed_event)
+    response = reprocess(staff_client, failed_event)
 
     html = response.content.decode()
     assert "Processed 0 event(s); 1 failed again." in html
@@ -76,11 +76,11 @@ def test_reprocess_that_fails_again_keeps_the_event_failed_with_the_new_error(
     assert checkout.status == "pending"
 
 
-def test_reprocess_skips_processed_events(staff_browser, checkout):
+def test_reprocess_skips_processed_events(staff_client, checkout):
     post_webhook(*success_event_for(checkout))
     processed = InboundEvent.objects.get()
 
-    response = reprocess(staff_browser, processed)
+    response = reprocess(staff_client, processed)
 
     assert "Processed 0 event(s); 0 failed again." in response.content.decode()
     processed.refresh_from_db()
@@ -98,21 +98,21 @@ def test_reprocess_is_for_staff_only(client, checkout, failed_event):
     assert checkout.status == "pending"
 
 
-def test_the_admin_lists_failed_events_with_their_error(staff_browser, failed_event):
-    response = staff_browser.get(CHANGELIST, {"outcome__exact": "failed"})
+def test_the_admin_lists_failed_events_with_their_error(staff_client, failed_event):
+    response = staff_client.get(CHANGELIST, {"outcome__exact": "failed"})
 
     assert response.status_code == 200
     assert failed_event.event_id in response.content.decode()
-    detail = staff_browser.get(f"{CHANGELIST}{failed_event.pk}/change/")
+    detail = staff_client.get(f"{CHANGELIST}{failed_event.pk}/change/")
     assert "RuntimeError: ledger unavailable" in detail.content.decode()
 
 
 def test_reprocessing_a_stored_sandbox_event_with_the_sandbox_disabled_pays_nothing(
-    staff_browser, checkout, failed_event, settings
+    staff_client, checkout, failed_event, settings
 ):
     settings.SANDBOX_GATEWAY_ENABLED = False
 
-    response = reprocess(staff_browser, failed_event)
+    response = reprocess(staff_client, failed_event)
 
     assert response.status_code == 200
     assert "Processed 0 event(s); 1 failed again." in response.content.decode()

@@ -4,19 +4,11 @@ sessions): stored once, applied once, acknowledged every time."""
 import pytest
 
 from billing_project.testing import run_concurrently
+from billing_project.tests.world import new_team, paid_plans
 from credits.models import CreditLedgerEntry
 from invoices.models import Invoice
 from payments.models import Payment
-from payments.tests.support import (
-    CANCEL_URL,
-    CHECKOUT,
-    CREDITS_PURCHASE,
-    SUCCESS_URL,
-    new_team,
-    paid_plans,
-    post_webhook,
-    success_event_for,
-)
+from payments.tests.support import CANCEL_URL, CHECKOUT, CREDITS_PURCHASE, SUCCESS_URL, post_webhook, success_event_for
 from subscriptions.models import Subscription, SubscriptionEvent
 from webhooks.models import InboundEvent
 

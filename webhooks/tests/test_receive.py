@@ -9,12 +9,7 @@ from django.test import override_settings
 from invoices.models import Invoice
 from payments.gateways import sandbox
 from payments.models import Payment
-from payments.tests.support import (
-    post_webhook,
-    signed_event,
-    start_checkout,
-    success_event_for,
-)
+from payments.tests.support import post_webhook, signed_event, start_checkout, success_event_for
 from subscriptions.models import Subscription
 from webhooks.models import InboundEvent
 
