@@ -445,12 +445,10 @@ def _dispute_update(gateway: str, event: GatewayEvent) -> bool:
 
 def _payment_method_event(gateway: str, event: GatewayEvent) -> bool:
     """A card attached to or detached from the organization's gateway customer."""
-    from djstripe.models import Customer
-
-    customer = Customer.objects.filter(id=event.customer_reference).first() if gateway == "stripe" else None
-    if customer is None or customer.subscriber_id is None:
+    organization_id = get_gateway(gateway).customer_organization_id(customer_reference=event.customer_reference)
+    if organization_id is None:
         return False
-    subscription = live_subscription(organization_id=customer.subscriber_id)
+    subscription = live_subscription(organization_id=organization_id)
     if subscription is None or subscription.gateway not in ("", gateway):
         return False
     if event.type == EventType.PAYMENT_METHOD_ATTACHED and not subscription.payment_method:

@@ -217,6 +217,11 @@ class Gateway(ABC):
         By default pages are left to expire on their own."""
         return None
 
+    def customer_organization_id(self, *, customer_reference: str) -> str | None:
+        """The organization whose customer at the gateway `customer_reference` is (None:
+        unknown, or a gateway without customers)."""
+        return None
+
     def set_default_payment_method(self, *, organization, payment_method: str) -> str:
         """Make `payment_method` the organization's default at the gateway (where it keeps
         one); returns the id renewals should charge."""

@@ -248,6 +248,15 @@ class StripeGateway(Gateway):
     def validate_payment_method(self, payment_method: str) -> bool:
         return payment_method.startswith("pm_")
 
+    def customer_organization_id(self, *, customer_reference: str) -> str | None:
+        """From dj-stripe's record of the customer (made by `stripe_customer_id`)."""
+        from djstripe.models import Customer
+
+        if not customer_reference:
+            return None
+        subscriber_id = Customer.objects.filter(id=customer_reference).values_list("subscriber_id", flat=True).first()
+        return str(subscriber_id) if subscriber_id is not None else None
+
     def set_default_payment_method(self, *, organization, payment_method: str) -> str:
         """Attach the card to the organization's customer and make it the default; returns
         the attached method's id (a test token like pm_card_visa becomes a new pm_...)."""
