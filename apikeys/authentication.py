@@ -17,19 +17,16 @@ read per key every APIKEY_CACHE_SECONDS for the whole fleet.
 from __future__ import annotations
 
 import hashlib
-import logging
-import pickle
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-logger = logging.getLogger(__name__)
+from billing_project.shared_cache import cache_call, redis_key_of, value_of_raw
 
 KEY_PREFIXES = ("sk_live_", "sk_test_")
 # Bump the version when ServicePrincipal changes shape, so no process reads an old pickle.
@@ -77,12 +74,7 @@ def principal_cache_key(key_hash: str) -> str:
 
 
 def _cache_call(method: str, *args, **kwargs):
-    """A cache operation that tolerates a cache outage (the database is the truth)."""
-    try:
-        return getattr(cache, method)(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - Redis down: carry on without the cache
-        logger.warning("API-key cache unavailable (%s)", exc.__class__.__name__)
-        return None
+    return cache_call("API-key", method, *args, **kwargs)
 
 
 def forget_cached_key(key_hash: str) -> None:
@@ -167,9 +159,7 @@ def _remember(key_hash: str, principal: ServicePrincipal) -> None:
 def shared_cache_redis_key(key_hash: str) -> str | None:
     """The Redis key of a principal in the shared cache (None when the cache is not the
     Redis the quota counters use)."""
-    if not settings.REDIS_URL or settings.QUOTA_REDIS_URL != settings.REDIS_URL:
-        return None
-    return cache.make_and_validate_key(_cache_key(key_hash))
+    return redis_key_of(_cache_key(key_hash))
 
 
 def provisional_principal(secret: str) -> ServicePrincipal | None:
@@ -186,10 +176,7 @@ def confirm_principal(provisional: ServicePrincipal, blob: bytes | None) -> Serv
     """The current principal of a provisionally used key, given the raw shared-cache entry
     read in the same Redis call (None: the entry was missing, so ask the database)."""
     if blob is not None:
-        try:
-            current = pickle.loads(blob)  # noqa: S301 - written by this app's own cache
-        except Exception:  # noqa: BLE001
-            current = None
+        current = value_of_raw(blob)
         if isinstance(current, ServicePrincipal) and _is_fresh(current):
             _remember(provisional.key_hash, current)
             return current

@@ -22,13 +22,10 @@ delete is bounded too.
 
 from __future__ import annotations
 
-import logging
-import pickle
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.dispatch import receiver
 
@@ -38,13 +35,12 @@ from apikeys.authentication import (
     principal_cache_key,
     principal_for_hash,
 )
+from billing_project.shared_cache import cache_call, redis_key_of, value_of_raw
 from plans.selectors import plan_id_for_organization
 from subscriptions.selectors import live_subscription
 from subscriptions.signals import billing_context_changed
 
 from .models import UsageCutoff
-
-logger = logging.getLogger(__name__)
 
 # Bump the version when BillingContext changes shape, so no process reads an old pickle.
 _CACHE_PREFIX = "usage:context:v1:"
@@ -70,12 +66,7 @@ def _cache_key(organization_id) -> str:
 
 
 def _cache_call(method: str, *args, **kwargs):
-    """A cache operation that tolerates a cache outage (the database is the truth)."""
-    try:
-        return getattr(cache, method)(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - Redis down: carry on without the cache
-        logger.warning("Billing-context cache unavailable (%s)", exc.__class__.__name__)
-        return None
+    return cache_call("Billing-context", method, *args, **kwargs)
 
 
 def _load(organization_id) -> BillingContext:
@@ -167,9 +158,7 @@ def principal_and_context(key_hash: str) -> tuple[ServicePrincipal | None, Billi
 def shared_cache_redis_key(organization_id) -> str | None:
     """The Redis key of a context in the shared cache (None when the cache is not the
     Redis the quota counters use)."""
-    if not settings.REDIS_URL or settings.QUOTA_REDIS_URL != settings.REDIS_URL:
-        return None
-    return cache.make_and_validate_key(_cache_key(organization_id))
+    return redis_key_of(_cache_key(organization_id))
 
 
 def provisional_context(organization_id) -> BillingContext:
@@ -185,10 +174,7 @@ def confirm_context(provisional: BillingContext, blob: bytes | None) -> BillingC
     """The current context of an organization whose remembered one was used, given the
     raw shared-cache entry read in the same Redis call (None: missing, so ask again)."""
     if blob is not None:
-        try:
-            current = pickle.loads(blob)  # noqa: S301 - written by this app's own cache
-        except Exception:  # noqa: BLE001
-            current = None
+        current = value_of_raw(blob)
         if _usable(current):
             return _remember(current)
     _provisional.pop(provisional.organization_id, None)

@@ -29,7 +29,7 @@ class APIKeyFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _build(cls, model_class, *args, **kwargs):
-        raise NotImplementedError("API keys are only made through apikey_create (it hashes the secret).")
+        raise TypeError("APIKeyFactory only creates, through apikey_create (it hashes the secret): no build().")
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):

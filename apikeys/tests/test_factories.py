@@ -28,3 +28,8 @@ def test_a_revoked_key_no_longer_authenticates():
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert principal_for_secret(key.secret) is None
+
+
+def test_an_unsaved_key_is_refused():
+    with pytest.raises(TypeError, match="apikey_create"):
+        APIKeyFactory.build()

@@ -20,7 +20,7 @@ class _LedgerEntryFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _build(cls, model_class, *args, **kwargs):
-        raise NotImplementedError("Ledger entries are only written through credits.services.")
+        raise TypeError("Ledger entries are only written through credits.services: create(), not build().")
 
 
 class CreditGrantFactory(_LedgerEntryFactory):

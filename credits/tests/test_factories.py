@@ -21,3 +21,8 @@ def test_grants_and_purchases_keep_the_ledger_consistent():
     assert (grant.kind, grant.sequence, grant.currency) == (EntryKind.GRANT, 1, "EUR")
     assert (purchase.kind, purchase.sequence, purchase.balance_after_cents) == (EntryKind.PURCHASE, 2, 1250)
     assert assert_consistent(organization) == 1250
+
+
+def test_an_unsaved_ledger_entry_is_refused():
+    with pytest.raises(TypeError, match=r"credits\.services"):
+        CreditGrantFactory.build()

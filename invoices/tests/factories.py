@@ -46,7 +46,7 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _build(cls, model_class, *args, **kwargs):
-        raise NotImplementedError("Invoices are only stored through the builder (save_draft).")
+        raise TypeError("Invoices are only stored through the builder (save_draft): create(), not build().")
 
     @classmethod
     def _create(cls, model_class, *args, lines=(), finalized=False, now=None, organization, **kwargs):

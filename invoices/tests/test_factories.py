@@ -40,3 +40,8 @@ def test_a_pending_line_belongs_to_its_subscriptions_organization():
     item.full_clean()
     assert item.organization_id == item.subscription.organization_id
     assert item.unit_price == -250 and item.invoice is None
+
+
+def test_an_unsaved_invoice_is_refused():
+    with pytest.raises(TypeError, match="save_draft"):
+        InvoiceFactory.build()
