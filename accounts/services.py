@@ -82,14 +82,15 @@ def _login_failure_key(email: str, ip: str) -> str:
     return f"login-failures:{digest}"
 
 
-def user_login(*, email: str, password: str, ip: str) -> TokenPair:
-    """Check credentials and issue a token pair.
+def user_authenticate(*, email: str, password: str, ip: str) -> User:
+    """Check credentials: the account, or 401/429. One counter for the API and the pages.
 
     Attempts are counted per email + client IP in the cache with an atomic increment
     taken *before* the password is checked, so concurrent guesses cannot all slip in
     under the limit; a successful sign-in clears the count. After LOGIN_FAILURE_LIMIT
     failures in LOGIN_FAILURE_WINDOW seconds every attempt is refused with 429 until
-    the window ends, right password or not.
+    the window ends, right password or not. `POST /auth/login` and the `/login` page
+    share the counter, so a guesser cannot double the limit by switching doors.
 
     While Redis cannot be reached the cache counts in each process's memory
     (billing_project.cache.ResilientRedisCache): the limit then holds per process, so a
@@ -112,7 +113,12 @@ def user_login(*, email: str, password: str, ip: str) -> TokenPair:
         raise AuthenticationRequired("Invalid email or password.")
     cache.delete(key)
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-    return token_pair_for(user)
+    return user
+
+
+def user_login(*, email: str, password: str, ip: str) -> TokenPair:
+    """Check credentials (user_authenticate) and issue a token pair."""
+    return token_pair_for(user_authenticate(email=email, password=password, ip=ip))
 
 
 def _invalid_refresh() -> AuthenticationRequired:

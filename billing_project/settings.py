@@ -64,6 +64,11 @@ CORS_ALLOW_HEADERS = (
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Where the links in password-reset and invitation emails point. "{token}" is replaced.
 PASSWORD_RESET_URL = env.str("PASSWORD_RESET_URL", default=SITE_URL + "/reset-password?token={token}")
+# The customer site's session sign-in (web): where /account/ pages send a signed-out
+# visitor, and where signing in lands without a `next`.
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/account/"
+LOGOUT_REDIRECT_URL = "/login"
 INVITATION_URL = env.str("INVITATION_URL", default=SITE_URL + "/invitations/accept?token={token}")
 
 # --- applications ------------------------------------------------------------------
@@ -73,6 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -94,6 +100,7 @@ INSTALLED_APPS = [
     "payments",
     "billing",
     "webhooks",
+    "web",
     "idempotency",
     "django_celery_beat",
     "djstripe",
@@ -111,6 +118,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "billing_project.csp.ContentSecurityPolicyMiddleware",
+    "web.middleware.ViewerTimezoneMiddleware",
     "billing_project.api.middleware.ApiErrorEnvelopeMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -128,6 +136,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context.site_context",
             ],
         },
     },

@@ -49,6 +49,7 @@ urlpatterns = [
     path("metrics", health.ops_only(ExportToDjangoView), name="metrics"),
     path("admin/", admin.site.urls),
     path("", include("webhooks.urls")),
+    path("", include("web.urls")),  # the customer site: /, /login, /account/...
     path("sandbox/checkout/<slug:reference>", sandbox_page.sandbox_checkout, name="sandbox-checkout"),
     path("billing/portal/<str:token>", pages.billing_portal, name="billing-portal-page"),
     path(

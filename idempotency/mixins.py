@@ -33,7 +33,9 @@ class KeyReused(DomainError):
     default_message = "This Idempotency-Key was used with a different request."
 
 
-class _Replay(Exception):
+class Replay(Exception):
+    """The key's request already finished: `record` holds its answer."""
+
     def __init__(self, record: IdempotencyRecord):
         self.record = record
 
@@ -43,20 +45,31 @@ def _request_hash(request) -> str:
         body = json.dumps(request.data, sort_keys=True, default=str)
     except (TypeError, ValueError):
         body = request.body.decode("utf-8", "replace")
-    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+    return request_hash_of(request.method, request.path, body)
+
+
+def request_hash_of(method: str, path: str, body: str) -> str:
+    return hashlib.sha256(f"{method} {path}\n{body}".encode()).hexdigest()
 
 
 def _claim(*, scope: str, key: str, request) -> IdempotencyRecord | None:
+    return idempotency_claim(
+        scope=scope, key=key, method=request.method, path=request.path, request_hash=_request_hash(request)
+    )
+
+
+def idempotency_claim(*, scope: str, key: str, method: str, path: str, request_hash: str) -> IdempotencyRecord:
+    """Claim `key` in `scope` for one request: the new record, or Replay (done before),
+    KeyReused (another request) or Conflict (still running)."""
     now = timezone.now()
-    request_hash = _request_hash(request)
     IdempotencyRecord.objects.filter(scope=scope, key=key, expires_at__lte=now).delete()
     try:
         with transaction.atomic():
             return IdempotencyRecord.objects.create(
                 scope=scope,
                 key=key,
-                method=request.method,
-                path=request.path,
+                method=method,
+                path=path,
                 request_hash=request_hash,
                 expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS),
             )
@@ -64,15 +77,26 @@ def _claim(*, scope: str, key: str, request) -> IdempotencyRecord | None:
         pass
     existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
     if existing is None:  # expired and deleted in between: try once more
-        return _claim(scope=scope, key=key, request=request)
+        return idempotency_claim(scope=scope, key=key, method=method, path=path, request_hash=request_hash)
     if existing.request_hash != request_hash:
         raise KeyReused()
     if existing.status == IdempotencyRecord.COMPLETED:
-        raise _Replay(existing)
+        raise Replay(existing)
     if existing.created_at > now - ABANDONED_AFTER:
         raise Conflict("A request with this Idempotency-Key is still being processed.", code="idempotency_in_progress")
     IdempotencyRecord.objects.filter(pk=existing.pk, status=IdempotencyRecord.IN_PROGRESS).update(created_at=now)
     return existing
+
+
+def idempotency_complete(*, record: IdempotencyRecord, status: int, body: bytes) -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        status=IdempotencyRecord.COMPLETED, response_status=status, response_body=body
+    )
+
+
+def idempotency_release(*, record: IdempotencyRecord) -> None:
+    """Forget a claim whose request failed, so a retry runs again."""
+    IdempotencyRecord.objects.filter(pk=record.pk).delete()
 
 
 class IdempotentMixin:
@@ -104,7 +128,7 @@ class IdempotentMixin:
         self._idempotency_record = _claim(scope=self._idempotency_scope(request), key=key, request=request)
 
     def handle_exception(self, exc):
-        if isinstance(exc, _Replay):
+        if isinstance(exc, Replay):
             response = HttpResponse(
                 bytes(exc.record.response_body or b""),
                 status=exc.record.response_status,
@@ -119,7 +143,7 @@ class IdempotentMixin:
         # claim here, or the client's retry would be a 409 until the claim is abandoned.
         record, self._idempotency_record = self._idempotency_record, None
         if record is not None:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            idempotency_release(record=record)
         super().raise_uncaught_exception(exc)
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -129,13 +153,9 @@ class IdempotentMixin:
             return response
         self._idempotency_record = None
         if response.status_code >= 500:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            idempotency_release(record=record)
             return response
         if hasattr(response, "render") and not getattr(response, "is_rendered", True):
             response.render()
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            status=IdempotencyRecord.COMPLETED,
-            response_status=response.status_code,
-            response_body=bytes(response.content),
-        )
+        idempotency_complete(record=record, status=response.status_code, body=bytes(response.content))
         return response

@@ -1,3 +1,5 @@
+import hashlib
+
 from django.db.models import F
 from django.utils import timezone
 
@@ -28,3 +30,11 @@ def pending_invitations_of(*, organization: Organization):
 def personal_organization_of(*, user: User) -> Organization:
     """The personal organization registration made for `user`."""
     return Organization.objects.get(memberships__user=user, is_personal=True)
+
+
+def invitation_by_token(*, token: str) -> Invitation | None:
+    """The invitation an emailed link names (any status), to show before accepting."""
+    if not token or len(token) > 200:
+        return None
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return Invitation.objects.select_related("organization", "invited_by").filter(token_hash=digest).first()

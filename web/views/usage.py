@@ -1,0 +1,3 @@
+"""Placeholder until its pages land (this commit is in progress)."""
+
+urlpatterns: list = []
