@@ -6,7 +6,7 @@ PORT ?= 8000
 # The embedded default runs with DEBUG on (SQLite, local memory, eager Celery, console email).
 RUN_ENV ?= DEBUG=$${DEBUG:-true} SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)}
 
-.PHONY: install dev-keys run migrate demo test lint format schema bench clean
+.PHONY: install dev-keys run serve migrate demo test lint format schema bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
@@ -44,6 +44,14 @@ dev-keys:
 run: install dev-keys
 	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
 	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+	@$(MAKE) --no-print-directory serve
+
+# The server and, beside it, the periodic tasks of the database schedule (renewals and dunning
+# in the billing cycle, credit expiry...: `manage.py run_schedule`, inline without a broker),
+# in one terminal; Ctrl-C stops both. SQLite takes the two writers (WAL, a 20 s busy timeout).
+serve:
+	@$(RUN_ENV) $(BIN)/python manage.py run_schedule & schedule=$$!; \
+	trap 'kill $$schedule 2>/dev/null; wait $$schedule 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 migrate: install
@@ -82,3 +90,11 @@ bench: install
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
+
+# docs/screenshots/: the browser journeys and every customer page at 1280 and 375 px
+# (web/tests/test_*_browser.py, Debian's chromium), taken anew.
+.PHONY: screenshots
+screenshots: install
+	@[ -x /usr/bin/chromium ] || { echo "make screenshots needs Chromium at /usr/bin/chromium (apt-get install chromium)"; exit 1; }
+	rm -f docs/screenshots/*.png
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest web/tests/test_journeys_browser.py web/tests/test_pages_a11y_browser.py $(PYTEST_ARGS)

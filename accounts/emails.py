@@ -1,8 +1,29 @@
+"""Account emails (the password reset), and how every email of the product is made: a
+plain-text part from `emails/<name>.txt` and an HTML part from `emails/<name>.html`
+(both from the same context; the HTML extends `emails/_layout.html`)."""
+
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from .models import User
+
+
+def site_link(path: str) -> str:
+    """An absolute link to a page of the customer site (`path` starts with a slash)."""
+    return settings.SITE_URL + path
+
+
+def email_build(*, subject: str, name: str, context: dict, to: list[str]) -> EmailMultiAlternatives:
+    """The email `name` to `to`. The .txt templates turn autoescaping off (plain text has no
+    entities); the .html ones keep it on, so what a customer typed (an organization's name)
+    is shown, never interpreted."""
+    context = {**context, "subject": subject, "seller": settings.SELLER, "site_url": settings.SITE_URL}
+    message = EmailMultiAlternatives(
+        subject=subject, body=render_to_string(f"emails/{name}.txt", context), from_email=None, to=to
+    )
+    message.attach_alternative(render_to_string(f"emails/{name}.html", context), "text/html")
+    return message
 
 
 def password_reset_email_send(*, email: str) -> None:
@@ -19,9 +40,4 @@ def password_reset_email_send(*, email: str) -> None:
         "token": token,
         "valid_minutes": settings.PASSWORD_RESET_TIMEOUT // 60,
     }
-    send_mail(
-        subject="Reset your password",
-        message=render_to_string("emails/password_reset.txt", context),
-        from_email=None,
-        recipient_list=[user.email],
-    )
+    email_build(subject="Reset your password", name="password_reset", context=context, to=[user.email]).send()

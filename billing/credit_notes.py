@@ -123,33 +123,38 @@ def _applied_payments(invoice: Invoice) -> list[Payment]:
     )
 
 
-@transaction.atomic
-def credit_note_issue(
+@dataclass(frozen=True)
+class CreditNoteAmounts:
+    """What a credit note of some lines comes to, and where its total goes: off what the
+    invoice still owes, refunded through the gateway, to the credit balance, or back to
+    the prepaid credit lots that paid the invoice."""
+
+    subtotal_cents: int
+    tax_cents: int
+    total_cents: int
+    off_invoice_cents: int
+    refunded_cents: int
+    credited_cents: int
+    returned_cents: int
+
+    @property
+    def to_balance_cents(self) -> int:
+        """What the credit balance gains (credited, and prepaid credit returned)."""
+        return self.credited_cents + self.returned_cents
+
+
+def credit_note_amounts(
     *,
     invoice: Invoice,
     lines: list[CreditLine],
-    reason: str,
     refund_method: str = CreditNoteRefundMethod.CREDIT,
-    memo: str = "",
-    actor=None,
-    now: datetime | None = None,
-    refund: Refund | None = None,
     tax_cents: int | None = None,
-    refund_from: Payment | None = None,
-) -> CreditNote:
-    """Issue a credit note of `lines` (plus their tax at the invoice's rate) against an
-    issued invoice, and move the money (see the module docstring). `refund` is a refund
-    already made at the gateway that this credit note records (its amount, tax included,
-    is the part paid back). `tax_cents` splits an amount given tax included (see
-    `gross_to_lines`). More than is left to credit is a 400; a draft or void invoice is a
-    409. One transaction: the note, its number and every movement, or nothing."""
-
-    now = now or timezone.now()
-    if reason not in CreditNoteReason.values:
-        raise ValidationFailed.for_field("reason", f"One of: {', '.join(CreditNoteReason.values)}.")
-    if refund_method not in CreditNoteRefundMethod.values:
-        raise ValidationFailed.for_field("refund_method", f"One of: {', '.join(CreditNoteRefundMethod.values)}.")
-    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("organization").get(pk=invoice.pk)
+    refund: Refund | None = None,
+) -> CreditNoteAmounts:
+    """The amounts of a credit note of `lines` against `invoice` as credit_note_issue
+    issues it (which calls this under the invoice's lock), without writing anything: a
+    preview of a plan change reads the same figures. Raises what credit_note_issue
+    raises for lines it refuses."""
     if invoice.status not in CREDITABLE_STATUSES:
         raise Conflict(f"A {invoice.status} invoice cannot be credited.")
     _check_lines(invoice, lines)
@@ -188,6 +193,55 @@ def credit_note_issue(
         refunded, credited = cash, 0
     else:
         refunded, credited = 0, cash
+    return CreditNoteAmounts(
+        subtotal_cents=subtotal,
+        tax_cents=tax,
+        total_cents=total,
+        off_invoice_cents=off_invoice,
+        refunded_cents=refunded,
+        credited_cents=credited,
+        returned_cents=returned,
+    )
+
+
+@transaction.atomic
+def credit_note_issue(
+    *,
+    invoice: Invoice,
+    lines: list[CreditLine],
+    reason: str,
+    refund_method: str = CreditNoteRefundMethod.CREDIT,
+    memo: str = "",
+    actor=None,
+    now: datetime | None = None,
+    refund: Refund | None = None,
+    tax_cents: int | None = None,
+    refund_from: Payment | None = None,
+) -> CreditNote:
+    """Issue a credit note of `lines` (plus their tax at the invoice's rate) against an
+    issued invoice, and move the money (see the module docstring). `refund` is a refund
+    already made at the gateway that this credit note records (its amount, tax included,
+    is the part paid back). `tax_cents` splits an amount given tax included (see
+    `gross_to_lines`). More than is left to credit is a 400; a draft or void invoice is a
+    409. One transaction: the note, its number and every movement, or nothing."""
+
+    now = now or timezone.now()
+    if reason not in CreditNoteReason.values:
+        raise ValidationFailed.for_field("reason", f"One of: {', '.join(CreditNoteReason.values)}.")
+    if refund_method not in CreditNoteRefundMethod.values:
+        raise ValidationFailed.for_field("refund_method", f"One of: {', '.join(CreditNoteRefundMethod.values)}.")
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("organization").get(pk=invoice.pk)
+    amounts = credit_note_amounts(
+        invoice=invoice, lines=lines, refund_method=refund_method, tax_cents=tax_cents, refund=refund
+    )
+    subtotal, tax, total = amounts.subtotal_cents, amounts.tax_cents, amounts.total_cents
+    off_invoice, refunded, credited, returned = (
+        amounts.off_invoice_cents,
+        amounts.refunded_cents,
+        amounts.credited_cents,
+        amounts.returned_cents,
+    )
+    rest = total - off_invoice
 
     note = CreditNote.objects.create(
         organization_id=invoice.organization_id,
@@ -210,6 +264,8 @@ def credit_note_issue(
         billing_name=invoice.billing_name,
         billing_email=invoice.billing_email,
         billing_country=invoice.billing_country,
+        billing_tax_id=invoice.billing_tax_id,
+        billing_address=invoice.billing_address,
     )
     CreditNoteLine.objects.bulk_create(
         [
@@ -393,14 +449,13 @@ def refund_failed_to_balance(*, refund: Refund) -> None:
 # --- plan changes ---------------------------------------------------------------------
 
 
-def unused_time_credit(*, subscription, plan_name: str, switch_at: datetime, actor=None) -> list[CreditNote]:
-    """A plan change at `switch_at`: what the subscription was charged for the time after
-    it comes back. Issued charges get a credit note each (off what is still owed, else to
-    the credit balance, tax included); a draft not yet issued (a renewal waiting for its
-    grace window) gets a credit line instead. Each charge is credited at most once for a
-    given stretch of time."""
+def unused_time_lines(*, subscription, plan_name: str, switch_at: datetime) -> list[tuple[Invoice, list[CreditLine]]]:
+    """What a plan change at `switch_at` credits, without writing anything: each invoice
+    (issued, or a draft not yet issued) with the lines that give back what it charged for
+    the time after `switch_at`. Each charge is credited at most once for a given stretch
+    of time. unused_time_credit issues these; a preview of the change shows them."""
     charged = (
-        InvoiceLine.objects.select_related("invoice")
+        InvoiceLine.objects.select_related("invoice", "invoice__organization")
         .filter(
             invoice__subscription=subscription,
             kind__in=[LineKind.BASE_FEE, LineKind.PRORATION],
@@ -421,7 +476,6 @@ def unused_time_credit(*, subscription, plan_name: str, switch_at: datetime, act
         )
     )
     covered |= _draft_credits_covering(charged, switch_at)
-    notes = []
     by_invoice: dict = {}
     for line in charged:
         if line.pk in covered:
@@ -441,7 +495,16 @@ def unused_time_credit(*, subscription, plan_name: str, switch_at: datetime, act
                 period_end=line.period_end,
             )
         )
-    for invoice, lines in by_invoice.items():
+    return list(by_invoice.items())
+
+
+def unused_time_credit(*, subscription, plan_name: str, switch_at: datetime, actor=None) -> list[CreditNote]:
+    """A plan change at `switch_at`: what the subscription was charged for the time after
+    it comes back (unused_time_lines). Issued charges get a credit note each (off what is
+    still owed, else to the credit balance, tax included); a draft not yet issued (a
+    renewal waiting for its grace window) gets a credit line instead."""
+    notes = []
+    for invoice, lines in unused_time_lines(subscription=subscription, plan_name=plan_name, switch_at=switch_at):
         if invoice.status == InvoiceStatus.DRAFT:
             _credit_draft(invoice, lines)
             continue

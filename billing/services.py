@@ -22,8 +22,9 @@ from invoices.dunning import next_attempt_after
 from invoices.models import Invoice, InvoiceReason, InvoiceStatus, LineKind
 from invoices.rating import RatedLine
 from invoices.services import invoice_create, invoice_for_first_period, invoice_mark_paid, invoice_void
-from invoices.tasks import send_payment_reminder_email
+from invoices.tasks import send_invoice_issued_email, send_payment_reminder_email
 from organizations.models import Organization
+from payments.disputes import dispute_gateway_status_record
 from payments.gateways import get_gateway, saves_payment_methods
 from payments.gateways.base import ChargeResult, EventType, Gateway, GatewayEvent, RefundResult, RefundResultStatus
 from payments.models import Dispute, DisputeStatus, Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
@@ -158,6 +159,8 @@ def invoice_collect(*, invoice: Invoice, now: datetime | None = None, attempt: i
         invoice.attempt_count = attempt
         invoice.next_payment_attempt = next_attempt_after(invoice=invoice, attempt=attempt, now=now)
         invoice.save(update_fields=["attempt_count", "next_payment_attempt", "updated_at"])
+        if attempt == 1:  # the issued email waited for this charge (invoices.emails): it says how it went
+            send_invoice_issued_email.delay_on_commit(str(invoice.pk))
         if not method and subscription is not None and not saves_payment_methods(subscription.gateway or ""):
             return _collect_by_link(invoice, gateway=get_gateway(subscription.gateway), attempt=attempt)
         if not method:
@@ -437,9 +440,11 @@ def _dispute_update(gateway: str, event: GatewayEvent) -> bool:
         )
     elif dispute.status == status:
         return False
+    from_status = "" if dispute._state.adding else dispute.status
     dispute.status = status
     dispute.closed_at = timezone.now() if status != DisputeStatus.OPEN else None
     dispute.save()
+    dispute_gateway_status_record(dispute=dispute, from_status=from_status)
     return True
 
 
@@ -676,9 +681,21 @@ def checkout_status(*, organization: Organization, session_id) -> dict:
 
 
 @transaction.atomic
-def invoice_pay_link(*, organization: Organization, invoice_id, gateway_name: str | None = None) -> dict:
+def invoice_pay_link(
+    *,
+    organization: Organization,
+    invoice_id,
+    gateway_name: str | None = None,
+    success_url: str = "",
+    cancel_url: str = "",
+) -> dict:
     """A link where the customer pays one open invoice: `{payment_intent_url}`; an
-    invoice that owes nothing answers `{status: "paid"}`; paid or void ones are a 409."""
+    invoice that owes nothing answers `{status: "paid"}`; paid or void ones are a 409.
+    `success_url` and `cancel_url` (the site's Pay button) are where the gateway's page
+    sends the browser back; without them it stays on the gateway's page."""
+    for url, field in ((success_url, "success_url"), (cancel_url, "cancel_url")):
+        if url:
+            redirect_url_check(url, field)
     invoice = (
         Invoice.objects.select_for_update()
         .filter(organization=organization, pk=invoice_id)
@@ -699,7 +716,12 @@ def invoice_pay_link(*, organization: Organization, invoice_id, gateway_name: st
         gateway_name, invoice.currency, organization, current=subscription.gateway if subscription else None
     )
     payment = hosted_payment_create(
-        invoice=invoice, gateway=gateway, kind=PaymentKind.PAY_LINK, description=f"Invoice {invoice.number}"
+        invoice=invoice,
+        gateway=gateway,
+        kind=PaymentKind.PAY_LINK,
+        success_url=success_url,
+        cancel_url=cancel_url,
+        description=f"Invoice {invoice.number}",
     )
     return {"payment_intent_url": payment.checkout_url, "session_id": str(payment.pk)}
 
@@ -758,6 +780,63 @@ def portal_url_for(*, organization: Organization, return_url: str, gateway_name:
     subscription = live_subscription(organization_id=organization.pk)
     gateway = get_gateway(gateway_name or (subscription.gateway if subscription and subscription.gateway else None))
     return gateway.portal_url(organization=organization, return_url=return_url)
+
+
+def organization_gateway(*, organization: Organization) -> Gateway:
+    """The gateway the organization pays through: its subscription's, else the one its
+    checkout would use."""
+    subscription = live_subscription(organization_id=organization.pk)
+    if subscription is not None and subscription.gateway:
+        return get_gateway(subscription.gateway)
+    return _default_gateway(organization.currency, organization)
+
+
+@dataclass(frozen=True)
+class PaymentMethods:
+    gateway: str
+    keeps_methods: bool  # False: invoices are paid by link (Xendit, Midtrans)
+    methods: list
+    charged: str  # the method renewals charge ("" when none)
+    subscription: Subscription | None
+
+
+def payment_methods_of(*, organization: Organization) -> PaymentMethods:
+    """The payment methods the organization's gateway keeps, and the one renewals charge."""
+    gateway = organization_gateway(organization=organization)
+    subscription = live_subscription(organization_id=organization.pk)
+    charged = ""
+    if subscription is not None and subscription.gateway in ("", gateway.name):
+        charged = subscription.payment_method
+    methods = (
+        gateway.payment_methods(organization=organization, charged=charged) if gateway.saves_payment_methods else []
+    )
+    return PaymentMethods(
+        gateway=gateway.name,
+        keeps_methods=gateway.saves_payment_methods,
+        methods=methods,
+        charged=charged,
+        subscription=subscription,
+    )
+
+
+def payment_method_setup_url(*, organization: Organization, success_url: str, cancel_url: str) -> str:
+    """The gateway's hosted page where the customer adds a payment method."""
+    redirect_url_check(success_url, "success_url")
+    redirect_url_check(cancel_url, "cancel_url")
+    gateway = organization_gateway(organization=organization)
+    return gateway.payment_method_setup(organization=organization, success_url=success_url, cancel_url=cancel_url).url
+
+
+def payment_method_remove(*, organization: Organization, payment_method_id: str) -> None:
+    """Detach one of the organization's payment methods at its gateway. When renewals
+    charged it, they charge nothing until another is set: open invoices wait for the
+    customer to pay them (reminded by email)."""
+    current = payment_methods_of(organization=organization)
+    if payment_method_id not in {method.id for method in current.methods}:
+        raise NotFound("Payment method not found.")
+    get_gateway(current.gateway).payment_method_detach(organization=organization, payment_method=payment_method_id)
+    if current.subscription is not None and current.charged == payment_method_id:
+        subscription_payment_method_save(subscription=current.subscription, gateway=current.gateway, payment_method="")
 
 
 def payment_method_update(*, organization: Organization, payment_method_id: str):

@@ -5,6 +5,7 @@ first (billing.cycle)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
@@ -12,7 +13,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing_project.errors import Conflict, ValidationFailed
+from credits.selectors import balance_of
+from invoices.builder import plan_change_invoice
 from invoices.models import Invoice, InvoiceStatus
+from invoices.selectors import draft_totals
 from invoices.services import (
     invoice_final_for_cancellation,
     invoice_for_plan_change,
@@ -29,7 +33,7 @@ from subscriptions.services import (
     subscription_transition,
 )
 
-from .credit_notes import unused_time_credit
+from .credit_notes import CreditLine, CreditNoteAmounts, credit_note_amounts, unused_time_credit, unused_time_lines
 from .cycle import subscription_periods_close
 from .services import invoice_collect_or_retry_later
 
@@ -71,6 +75,36 @@ def subscription_cancel(
     return canceled
 
 
+class PlanChangeMode:
+    """How subscription_change_plan changes a plan (plan_change_mode says which)."""
+
+    SWITCH = "switch"  # now, without any invoice (staff, charge=False)
+    SCHEDULE = "schedule"  # at the next period, as the scheduled plan
+    PRORATE = "prorate"  # now: the unused time credited, the rest of the period invoiced
+
+
+def plan_change_mode(*, subscription: Subscription, new_plan: Plan, prorate: bool, charge: bool = True) -> str:
+    """Whether and how `subscription` may move to `new_plan` (a PlanChangeMode), or the
+    error the change answers with. The change and its preview both ask it."""
+    if subscription.status not in (Status.ACTIVE, Status.TRIALING, Status.PAST_DUE):
+        raise Conflict(f"A {subscription.status} subscription cannot change plans.")
+    if not new_plan.is_active:
+        raise ValidationFailed.for_field("new_plan_id", "This plan is not available.")
+    if new_plan.pk == subscription.plan_id:
+        raise ValidationFailed.for_field("new_plan_id", "The subscription is already on this plan.")
+    if new_plan.currency != subscription.plan.currency:
+        raise ValidationFailed.for_field("new_plan_id", "The new plan is priced in another currency.")
+    if not charge:
+        return PlanChangeMode.SWITCH
+    if not prorate or subscription.status == Status.TRIALING:
+        return PlanChangeMode.SCHEDULE
+    if months_of(new_plan) != months_of(subscription.plan):
+        raise ValidationFailed.for_field(
+            "prorate", "Switching between monthly and yearly plans happens at the next period: use prorate=false."
+        )
+    return PlanChangeMode.PRORATE
+
+
 @transaction.atomic
 def subscription_change_plan(
     *, subscription: Subscription, new_plan: Plan, prorate: bool, actor=None, now: datetime | None = None, charge=True
@@ -85,16 +119,9 @@ def subscription_change_plan(
     locked = Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription.pk)
     if subscription_periods_close(subscription=locked, now=now):
         locked = Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription.pk)
-    if locked.status not in (Status.ACTIVE, Status.TRIALING, Status.PAST_DUE):
-        raise Conflict(f"A {locked.status} subscription cannot change plans.")
-    if not new_plan.is_active:
-        raise ValidationFailed.for_field("new_plan_id", "This plan is not available.")
-    if new_plan.pk == locked.plan_id:
-        raise ValidationFailed.for_field("new_plan_id", "The subscription is already on this plan.")
-    if new_plan.currency != locked.plan.currency:
-        raise ValidationFailed.for_field("new_plan_id", "The new plan is priced in another currency.")
+    mode = plan_change_mode(subscription=locked, new_plan=new_plan, prorate=prorate, charge=charge)
     old_plan = locked.plan
-    if not charge:
+    if mode == PlanChangeMode.SWITCH:
         locked.plan = new_plan
         locked.scheduled_plan = None
         locked.save(update_fields=["plan", "scheduled_plan", "updated_at"])
@@ -104,17 +131,13 @@ def subscription_change_plan(
         )
         billing_context_notify(subscription=locked)
         return locked, None
-    if not prorate or locked.status == Status.TRIALING:
+    if mode == PlanChangeMode.SCHEDULE:
         locked.scheduled_plan = new_plan
         locked.save(update_fields=["scheduled_plan", "updated_at"])
         subscription_event_record(
             subscription=locked, event="plan_change_scheduled", actor=actor, data={"to": new_plan.code}
         )
         return locked, None
-    if months_of(new_plan) != months_of(old_plan):
-        raise ValidationFailed.for_field(
-            "prorate", "Switching between monthly and yearly plans happens at the next period: use prorate=false."
-        )
     unused_time_credit(subscription=locked, plan_name=old_plan.name, switch_at=now, actor=actor)
     invoice = invoice_for_plan_change(subscription=locked, new_plan=new_plan, now=now)
     locked.plan = new_plan
@@ -129,6 +152,99 @@ def subscription_change_plan(
     )
     billing_context_notify(subscription=locked)
     return locked, invoice
+
+
+@dataclass(frozen=True)
+class UnusedTimeCredit:
+    """One invoice's share of a plan change's credit for unused time: a credit note
+    (`amounts`) for an issued invoice, credit lines added to a draft (`amounts` None)."""
+
+    invoice: Invoice
+    lines: list[CreditLine]
+    amounts: CreditNoteAmounts | None
+
+    @property
+    def subtotal_cents(self) -> int:
+        return sum(line.amount_cents for line in self.lines)
+
+
+@dataclass(frozen=True)
+class PlanChangePreview:
+    """What subscription_change_plan would do at `at`, computed by the code it runs and
+    never stored: the credits for the unused time of the old plan, the invoice for the
+    rest of the period on the new one (`invoice`: invoices.selectors.draft_totals, None
+    when nothing is invoiced), the credit balance before and after, and what the new
+    plan costs from the next period."""
+
+    subscription: Subscription
+    old_plan: Plan
+    new_plan: Plan
+    mode: str
+    at: datetime
+    credits: list[UnusedTimeCredit] = field(default_factory=list)
+    invoice: dict | None = None
+    balance_before_cents: int = 0
+    balance_after_cents: int = 0
+    balance_currency: str = ""
+
+    @property
+    def charge_now_cents(self) -> int:
+        """What the invoice of the change asks for at once (charged to the saved payment
+        method, or paid on the gateway's page)."""
+        return self.invoice["total_cents"] if self.invoice else 0
+
+    @property
+    def credit_total_cents(self) -> int:
+        """The unused time credited, tax included on credit notes."""
+        return sum(c.amounts.total_cents if c.amounts else c.subtotal_cents for c in self.credits)
+
+    @property
+    def next_period_start(self) -> datetime:
+        return self.subscription.current_period_end
+
+
+def subscription_change_plan_preview(
+    *, subscription: Subscription, new_plan: Plan, prorate: bool, now: datetime | None = None
+) -> PlanChangePreview:
+    """The dry run of subscription_change_plan(prorate=...) at `now`: the same checks (the
+    same errors), the same credit lines (billing.credit_notes.unused_time_lines) and
+    credit note amounts (credit_note_amounts), the same invoice draft
+    (invoices.builder.plan_change_invoice) with the tax and credit its finalization takes.
+    Writes nothing. A period that has ended but that the billing cycle has not rolled
+    over yet is a 409 here (the change would close it first, which a preview cannot
+    show)."""
+    now = now or timezone.now()
+    subscription = Subscription.objects.select_related("plan", "organization", "scheduled_plan").get(pk=subscription.pk)
+    if subscription.status in (Status.ACTIVE, Status.PAST_DUE) and subscription.current_period_end <= now:
+        raise Conflict("This subscription's period has just ended and is being renewed. Try again in a minute.")
+    mode = plan_change_mode(subscription=subscription, new_plan=new_plan, prorate=prorate)
+    organization = subscription.organization
+    balance, currency = balance_of(organization=organization, now=now)
+    common = {
+        "subscription": subscription,
+        "old_plan": subscription.plan,
+        "new_plan": new_plan,
+        "mode": mode,
+        "balance_before_cents": balance,
+        "balance_currency": currency,
+    }
+    if mode != PlanChangeMode.PRORATE:
+        return PlanChangePreview(**common, at=subscription.current_period_end, balance_after_cents=balance)
+    credits = []
+    gained = 0
+    for invoice, lines in unused_time_lines(subscription=subscription, plan_name=subscription.plan.name, switch_at=now):
+        amounts = None
+        if invoice.status != InvoiceStatus.DRAFT:
+            amounts = credit_note_amounts(invoice=invoice, lines=lines)
+            gained += amounts.to_balance_cents
+        credits.append(UnusedTimeCredit(invoice=invoice, lines=lines, amounts=amounts))
+    draft = plan_change_invoice(subscription, new_plan=new_plan, switch_at=now)
+    invoice = None
+    balance_after = balance + gained
+    if draft.lines:
+        invoice = draft_totals(organization=organization, draft=draft, balance_cents=balance_after, now=now)
+        balance_after -= max(invoice["credit_applied_cents"], 0)
+    return PlanChangePreview(**common, at=now, credits=credits, invoice=invoice, balance_after_cents=balance_after)
 
 
 def subscription_change_plan_and_collect(

@@ -24,3 +24,13 @@ urlpatterns = [
     path("invoices/<uuid:invoice_id>/pay", payments.InvoicePayView.as_view(), name="invoice-pay"),
     path("credits/purchase", payments.CreditsPurchaseView.as_view(), name="credits-purchase"),
 ]
+
+# The organization's disputes (billing/views/disputes.py): GET, POST disputes; GET disputes/<id>;
+# POST disputes/<id>/messages.
+from .views.disputes import DisputeViewSet  # noqa: E402
+
+urlpatterns += [
+    path("disputes", DisputeViewSet.as_view({"get": "list", "post": "create"}), name="dispute-list"),
+    path("disputes/<uuid:dispute_id>", DisputeViewSet.as_view({"get": "retrieve"}), name="dispute-detail"),
+    path("disputes/<uuid:dispute_id>/messages", DisputeViewSet.as_view({"post": "messages"}), name="dispute-messages"),
+]

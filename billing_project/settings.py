@@ -69,6 +69,7 @@ PASSWORD_RESET_URL = env.str("PASSWORD_RESET_URL", default=SITE_URL + "/reset-pa
 LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/account/"
 LOGOUT_REDIRECT_URL = "/login"
+CSRF_FAILURE_VIEW = "web.views.errors.csrf_failure"
 INVITATION_URL = env.str("INVITATION_URL", default=SITE_URL + "/invitations/accept?token={token}")
 
 # --- applications ------------------------------------------------------------------
@@ -199,14 +200,18 @@ APIKEY_TOUCH_SECONDS = env.int("APIKEY_TOUCH_SECONDS", default=60)
 # lost delete lasts at most this long.
 BILLING_CONTEXT_CACHE_SECONDS = env.int("BILLING_CONTEXT_CACHE_SECONDS", default=APIKEY_CACHE_SECONDS)
 
-# Invoices: days until an issued invoice is due, and the seller printed on invoices.
+# Invoices: days until an issued invoice is due, and the seller printed on invoices (and
+# named in emails). SELLER_ADDRESS takes its lines separated by "\n"; SELLER_LOGO_PATH is a
+# PNG, JPEG or SVG file on disk (relative to the project directory, or absolute), embedded
+# in the PDF: nothing is ever fetched over the network while rendering.
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=7)
 SELLER = {
     "name": env.str("SELLER_NAME", default="Your Company Ltd"),
-    "address": env.str("SELLER_ADDRESS", default="1 Example Street\n10115 Berlin\nGermany"),
+    "address": env.str("SELLER_ADDRESS", default="1 Example Street\n10115 Berlin\nGermany", multiline=True),
     "email": env.str("SELLER_EMAIL", default="billing@example.com"),
     "tax_id": env.str("SELLER_TAX_ID", default=""),
     "website": env.str("SELLER_WEBSITE", default=""),
+    "logo": env.str("SELLER_LOGO_PATH", default=""),
 }
 
 # The billing cycle: payment gateway by default, grace window for late usage before a
@@ -265,7 +270,7 @@ INDONESIA_COUNTRIES = env.list("INDONESIA_COUNTRIES", default=["ID"])
 PAY_LINK_HOURS = env.int("PAY_LINK_HOURS", default=72)
 GATEWAY_TIMEOUT_SECONDS = env.float("GATEWAY_TIMEOUT_SECONDS", default=20.0)
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
 # Without a broker, tasks run inline (eager) so the embedded default needs no worker.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
@@ -379,6 +384,11 @@ SPECTACULAR_SETTINGS = {
         "SubscriptionStatusEnum": "subscriptions.models.Status",
         "APIKeyStatusEnum": ["active", "expired", "revoked"],
         "HealthStatusEnum": ["ok", "degraded"],
+        "DisputeStatusEnum": "payments.models.DisputeStatus",
+        "DisputeSourceEnum": "payments.models.DisputeSource",
+        "DisputeReasonEnum": "payments.models.DisputeReason",
+        "DisputeResolutionEnum": "payments.models.DisputeResolution",
+        "DisputeActorEnum": "payments.models.DisputeActor",
     },
 }
 

@@ -81,6 +81,8 @@ class Invoice(models.Model):
     billing_name = models.CharField(max_length=200, blank=True)
     billing_email = models.EmailField(blank=True)
     billing_country = models.CharField(max_length=2, blank=True)
+    billing_tax_id = models.CharField(max_length=64, blank=True)
+    billing_address = models.CharField(max_length=500, blank=True)
     pdf = models.FileField(upload_to="invoices/%Y/%m/", blank=True)
     attempt_count = models.PositiveIntegerField(default=0)
     next_payment_attempt = models.DateTimeField(null=True, blank=True)
@@ -276,6 +278,8 @@ class CreditNote(models.Model):
     billing_name = models.CharField(max_length=200, blank=True)
     billing_email = models.EmailField(blank=True)
     billing_country = models.CharField(max_length=2, blank=True)
+    billing_tax_id = models.CharField(max_length=64, blank=True)
+    billing_address = models.CharField(max_length=500, blank=True)
     pdf = models.FileField(upload_to="credit_notes/%Y/%m/", blank=True)
 
     class Meta:

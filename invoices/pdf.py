@@ -1,6 +1,12 @@
-"""Invoice PDFs: a Django template rendered by WeasyPrint."""
+"""Invoice PDFs: a Django template rendered by WeasyPrint. The seller (name, address, tax
+id, logo) comes from settings.SELLER; the logo is embedded as a data: URI and the renderer
+fetches nothing else (no file, no network)."""
 
 from __future__ import annotations
+
+import base64
+import logging
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -9,6 +15,56 @@ from django.template.loader import render_to_string
 from billing_project.money import format_money, format_unit_price
 
 from .models import CreditNote, Invoice, InvoiceStatus
+
+logger = logging.getLogger(__name__)
+
+LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+def _buyer(document, organization, *, issued: bool) -> dict:
+    """The buyer as the document was issued to (its frozen copy); a draft shows the
+    organization's details as they are now."""
+    if not issued:
+        return {
+            "name": organization.name,
+            "email": organization.billing_email,
+            "tax_id": organization.tax_id,
+            "address": organization.billing_address,
+            "country": organization.country,
+        }
+    return {
+        "name": document.billing_name or organization.name,
+        "email": document.billing_email or organization.billing_email,
+        "tax_id": document.billing_tax_id,
+        "address": document.billing_address,
+        "country": document.billing_country or organization.country,
+    }
+
+
+def seller_logo_uri(path: str) -> str:
+    """The logo file at `path` (relative to the project directory, or absolute) as a data:
+    URI; "" without a logo. A missing or unsupported file is logged and left out: the
+    document is still issued."""
+    if not path:
+        return ""
+    file = Path(path)
+    if not file.is_absolute():
+        file = Path(settings.BASE_DIR) / file
+    media_type = LOGO_TYPES.get(file.suffix.lower())
+    if media_type is None:
+        logger.warning("SELLER_LOGO_PATH %s is not a PNG, JPEG or SVG file: no logo on invoices", file)
+        return ""
+    try:
+        content = file.read_bytes()
+    except OSError as error:
+        logger.warning("SELLER_LOGO_PATH %s cannot be read (%s): no logo on invoices", file, error)
+        return ""
+    return f"data:{media_type};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def seller_context() -> dict:
+    seller = settings.SELLER
+    return {**seller, "logo_uri": seller_logo_uri(seller.get("logo", ""))}
 
 
 def _quantity(value) -> str:
@@ -38,12 +94,8 @@ def invoice_context(invoice: Invoice) -> dict:
     organization = invoice.organization
     return {
         "invoice": invoice,
-        "seller": settings.SELLER,
-        "buyer": {
-            "name": invoice.billing_name or organization.name,
-            "email": invoice.billing_email or organization.billing_email,
-            "country": invoice.billing_country or organization.country,
-        },
+        "seller": seller_context(),
+        "buyer": _buyer(invoice, organization, issued=bool(invoice.finalized_at)),
         "lines": lines,
         "subtotal": format_money(invoice.subtotal_cents, currency),
         "tax": format_money(invoice.tax_cents, currency),
@@ -78,12 +130,8 @@ def credit_note_context(note: CreditNote) -> dict:
     return {
         "note": note,
         "invoice": invoice,
-        "seller": settings.SELLER,
-        "buyer": {
-            "name": note.billing_name or invoice.organization.name,
-            "email": note.billing_email or invoice.organization.billing_email,
-            "country": note.billing_country or invoice.organization.country,
-        },
+        "seller": seller_context(),
+        "buyer": _buyer(note, invoice.organization, issued=True),
         "reason": note.get_reason_display(),
         "lines": _lines(note.lines.all(), currency),
         "subtotal": format_money(note.subtotal_cents, currency),
@@ -96,9 +144,13 @@ def credit_note_context(note: CreditNote) -> dict:
 
 def _pdf(template: str, context: dict) -> bytes:
     from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
 
     html = render_to_string(template, context)
-    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+    # data: URIs only (the logo): no file is read and no host is asked, whatever the text
+    # of the document or an SVG logo refers to.
+    fetcher = URLFetcher(allowed_protocols={"data"})
+    return HTML(string=html, base_url=str(settings.BASE_DIR), url_fetcher=fetcher).write_pdf()
 
 
 def invoice_pdf_bytes(invoice: Invoice) -> bytes:

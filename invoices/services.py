@@ -103,6 +103,8 @@ FINALIZED_FIELDS = [
     "billing_name",
     "billing_email",
     "billing_country",
+    "billing_tax_id",
+    "billing_address",
     "updated_at",
 ]
 
@@ -162,6 +164,8 @@ def invoices_finalize_locked(*, invoices: list[Invoice], now: datetime) -> list[
         invoice.billing_name = organization.name
         invoice.billing_email = organization.billing_email
         invoice.billing_country = organization.country
+        invoice.billing_tax_id = organization.tax_id
+        invoice.billing_address = organization.billing_address
         if invoice.total_cents == 0:
             invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
         else:

@@ -1,6 +1,6 @@
 from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
+
+from accounts.emails import email_build
 
 from .models import Invitation
 
@@ -16,9 +16,9 @@ def invitation_email_send(*, invitation_id: str, token: str) -> None:
         "accept_url": settings.INVITATION_URL.format(token=token),
         "token": token,
     }
-    send_mail(
+    email_build(
         subject=f"You are invited to join {invitation.organization.name}",
-        message=render_to_string("emails/invitation.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
+        name="invitation",
+        context=context,
+        to=[invitation.email],
+    ).send()

@@ -32,6 +32,8 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     billing_email = models.EmailField(blank=True)
     country = models.CharField(max_length=2, blank=True, validators=[country_validator])
+    tax_id = models.CharField(max_length=64, blank=True, help_text="Printed on invoices (VAT number, NPWP, ...).")
+    billing_address = models.CharField(max_length=500, blank=True, help_text="Postal address printed on invoices.")
     currency = models.CharField(max_length=3, default="USD", validators=[currency_validator])
     is_personal = models.BooleanField(default=False, help_text="Created with the account at registration.")
     tax_rate = models.DecimalField(

@@ -21,7 +21,19 @@ class OrganizationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Organization
-        fields = ["id", "name", "slug", "billing_email", "country", "currency", "is_personal", "created_at", "role"]
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "billing_email",
+            "country",
+            "currency",
+            "tax_id",
+            "billing_address",
+            "is_personal",
+            "created_at",
+            "role",
+        ]
         read_only_fields = fields
 
 
@@ -39,6 +51,10 @@ class OrganizationUpdateInputSerializer(serializers.Serializer):
     billing_email = serializers.EmailField(required=False, allow_blank=True)
     country = serializers.CharField(required=False, allow_blank=True, validators=[country_validator])
     currency = serializers.CharField(required=False, validators=[currency_validator])
+    tax_id = serializers.CharField(max_length=64, required=False, allow_blank=True, help_text="Printed on invoices.")
+    billing_address = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, help_text="Postal address printed on invoices."
+    )
 
 
 class MemberSerializer(serializers.Serializer):

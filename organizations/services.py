@@ -77,7 +77,7 @@ def organization_create(
 @transaction.atomic
 def organization_update(*, organization: Organization, **fields) -> Organization:
     """Change an organization's name, slug or billing details; other keys are ignored."""
-    allowed = {"name", "slug", "billing_email", "country", "currency"}
+    allowed = {"name", "slug", "billing_email", "country", "currency", "tax_id", "billing_address"}
     for key, value in fields.items():
         if key in allowed:
             setattr(organization, key, value)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-
+from accounts.emails import site_link
 from billing_project.money import format_money
-from invoices.emails import email_send_once
+from invoices.emails import email_send_once, invoice_link
 
 from .models import Payment
 
 
-def _payment_email(payment, subject: str, template: str, kind: str) -> None:
+def _payment_email(payment, subject: str, name: str, kind: str) -> None:
     context = {
         "payment": payment,
         "invoice": payment.invoice,
         "amount": format_money(payment.amount_cents, payment.currency),
-        "site_url": settings.SITE_URL,
+        "invoice_url": invoice_link(payment.invoice),
+        "payment_url": site_link("/account/payment"),
     }
-    email_send_once(subject, template, context, payment.organization, key=f"{kind}:{payment.pk}")
+    email_send_once(subject, name, context, payment.organization, key=f"{kind}:{payment.pk}")
 
 
 def _payment(payment_id: str):
@@ -30,14 +30,15 @@ def payment_failed_email(*, payment_id: str) -> None:
         _payment_email(
             payment,
             f"Payment failed for invoice {payment.invoice.number}",
-            "emails/payment_failed.txt",
+            "payment_failed",
             "payment_failed",
         )
 
 
 def payment_link_email(*, payment_id: str) -> None:
-    """A renewal or dunning attempt through a gateway that keeps no card: the link to pay."""
+    """A renewal or dunning attempt through a gateway that keeps no card: the link to pay
+    (the gateway's hosted page)."""
     payment = _payment(payment_id)
     if payment is None or payment.status != "pending" or payment.invoice.status != "open" or not payment.checkout_url:
         return
-    _payment_email(payment, f"Pay invoice {payment.invoice.number}", "emails/payment_link.txt", "payment_link")
+    _payment_email(payment, f"Pay invoice {payment.invoice.number}", "payment_link", "payment_link")

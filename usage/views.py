@@ -1,7 +1,6 @@
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 
 from apikeys.authentication import APIKeyAuthentication
 from apikeys.permissions import requires_scope
@@ -10,7 +9,6 @@ from billing_project.api.responses import created, ok
 from billing_project.api.schema import error_response
 from billing_project.api.viewsets import ResourceViewSet
 from organizations.context import OrgScopedAPIView
-from plans.permissions import requires_feature
 
 from . import selectors, services
 from . import serializers as s
@@ -110,11 +108,6 @@ class QuotaCheckView(ServiceView):
 class UsageViewSet(OrgScopedAPIView, ResourceViewSet):
     filter_backends: list = []
 
-    def get_permissions(self):
-        if self.action == "history":
-            return [IsAuthenticated(), requires_feature("usage_history")()]
-        return super().get_permissions()
-
     @extend_schema(
         tags=["usage"],
         summary="Usage this period",
@@ -137,8 +130,9 @@ class UsageViewSet(OrgScopedAPIView, ResourceViewSet):
         tags=["usage"],
         summary="Usage history",
         description=(
-            "Daily or monthly points between `start_date` and `end_date` (default: the last 30 days). "
-            "Needs the plan feature `usage_history` (403 `feature_not_in_plan`)."
+            "Daily or monthly points between `start_date` and `end_date` (default: the last 30 days; "
+            "at most 366 days of daily or five years of monthly points at once). Every plan sees its "
+            "own history, and every member of the organization may read it."
         ),
         parameters=[
             OpenApiParameter("start_date", str, description="YYYY-MM-DD"),

@@ -50,15 +50,9 @@ def _changed(columns):
     return " OR ".join(f"NEW.{column} IS DISTINCT FROM OLD.{column}" for column in columns)
 
 
-def create_triggers(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    invoice = schema_editor.quote_name(apps.get_model("invoices", "Invoice")._meta.db_table)
-    line = schema_editor.quote_name(apps.get_model("invoices", "InvoiceLine")._meta.db_table)
-    note = schema_editor.quote_name(apps.get_model("invoices", "CreditNote")._meta.db_table)
-    note_line = schema_editor.quote_name(apps.get_model("invoices", "CreditNoteLine")._meta.db_table)
-    schema_editor.execute(
-        f"""
+def invoice_function_sql(frozen: list[str]) -> str:
+    """The invoice trigger's function; later migrations that freeze more columns replace it."""
+    return f"""
         CREATE OR REPLACE FUNCTION invoices_issued_immutable() RETURNS trigger AS $$
         BEGIN
             IF OLD.status = 'draft' THEN
@@ -68,7 +62,7 @@ def create_triggers(apps, schema_editor):
                 RAISE EXCEPTION 'invoice %% is issued and cannot be deleted; void it or issue a credit note',
                     OLD.number USING ERRCODE = 'restrict_violation';
             END IF;
-            IF NEW.status = 'draft' OR {_changed(INVOICE_FROZEN)} THEN
+            IF NEW.status = 'draft' OR {_changed(frozen)} THEN
                 RAISE EXCEPTION 'invoice %% is issued and cannot be changed; issue a credit note',
                     OLD.number USING ERRCODE = 'restrict_violation';
             END IF;
@@ -76,7 +70,30 @@ def create_triggers(apps, schema_editor):
         END;
         $$ LANGUAGE plpgsql
         """
-    )
+
+
+def credit_note_function_sql(frozen: list[str]) -> str:
+    return f"""
+        CREATE OR REPLACE FUNCTION invoices_credit_notes_immutable() RETURNS trigger AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' OR {_changed(frozen)} THEN
+                RAISE EXCEPTION 'credit note %% is issued and cannot be changed', OLD.number
+                    USING ERRCODE = 'restrict_violation';
+            END IF;
+            RETURN NEW;
+        END;
+        $$ LANGUAGE plpgsql
+        """
+
+
+def create_triggers(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    invoice = schema_editor.quote_name(apps.get_model("invoices", "Invoice")._meta.db_table)
+    line = schema_editor.quote_name(apps.get_model("invoices", "InvoiceLine")._meta.db_table)
+    note = schema_editor.quote_name(apps.get_model("invoices", "CreditNote")._meta.db_table)
+    note_line = schema_editor.quote_name(apps.get_model("invoices", "CreditNoteLine")._meta.db_table)
+    schema_editor.execute(invoice_function_sql(INVOICE_FROZEN))
     schema_editor.execute(
         f"CREATE TRIGGER invoices_issued_immutable BEFORE UPDATE OR DELETE ON {invoice} "
         "FOR EACH ROW EXECUTE FUNCTION invoices_issued_immutable()"
@@ -109,19 +126,7 @@ def create_triggers(apps, schema_editor):
         f"CREATE TRIGGER invoices_issued_lines_immutable BEFORE INSERT OR UPDATE OR DELETE ON {line} "
         "FOR EACH ROW EXECUTE FUNCTION invoices_issued_lines_immutable()"
     )
-    schema_editor.execute(
-        f"""
-        CREATE OR REPLACE FUNCTION invoices_credit_notes_immutable() RETURNS trigger AS $$
-        BEGIN
-            IF TG_OP = 'DELETE' OR {_changed(CREDIT_NOTE_FROZEN)} THEN
-                RAISE EXCEPTION 'credit note %% is issued and cannot be changed', OLD.number
-                    USING ERRCODE = 'restrict_violation';
-            END IF;
-            RETURN NEW;
-        END;
-        $$ LANGUAGE plpgsql
-        """
-    )
+    schema_editor.execute(credit_note_function_sql(CREDIT_NOTE_FROZEN))
     schema_editor.execute(
         f"CREATE TRIGGER invoices_credit_notes_immutable BEFORE UPDATE OR DELETE ON {note} "
         "FOR EACH ROW EXECUTE FUNCTION invoices_credit_notes_immutable()"

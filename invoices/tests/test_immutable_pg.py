@@ -38,6 +38,8 @@ def refused(sql: str, params: list) -> str:
         ("number", "INV-2026-999999"),
         ("currency", "EUR"),
         ("status", "draft"),
+        ("billing_tax_id", "DE999"),
+        ("billing_address", "Elsewhere 2"),
     ],
 )
 def test_the_money_of_an_issued_invoice_cannot_be_updated(issued, column, value):

@@ -139,6 +139,21 @@ class RefundResult:
     event: GatewayEvent | None = None
 
 
+@dataclass(frozen=True)
+class StoredPaymentMethod:
+    """A payment method the gateway keeps for the organization's customer (a card)."""
+
+    id: str  # the gateway's id, what renewals charge (Subscription.payment_method)
+    brand: str  # "visa", "mastercard"; for the sandbox, what its test card does
+    last4: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+    @property
+    def expires(self) -> str:
+        return f"{self.exp_month:02d}/{self.exp_year}" if self.exp_month and self.exp_year else ""
+
+
 def in_app_portal_url(*, organization, return_url: str) -> str:
     """The billing portal page of this app, behind an hour-long signed link: for gateways
     without a portal of their own."""
@@ -227,6 +242,20 @@ class Gateway(ABC):
         one); returns the id renewals should charge."""
         return payment_method
 
+    def payment_methods(self, *, organization, charged: str = "") -> list[StoredPaymentMethod]:
+        """The payment methods the gateway keeps for the organization's customer. `charged`
+        is the one this project charges (its subscription's): a gateway that keeps no wallet
+        of its own (the sandbox) holds just that one."""
+        return []
+
+    def payment_method_setup(self, *, organization, success_url: str, cancel_url: str) -> HostedSession:
+        """A hosted page where the customer adds a payment method (saved, nothing charged)."""
+        raise GatewayError(f"The {self.name} gateway keeps no payment methods.")
+
+    def payment_method_detach(self, *, organization, payment_method: str) -> None:
+        """Forget one of `payment_methods` at the gateway (renewals no longer charge it)."""
+        return None
+
 
 class PayLinkGateway(Gateway):
     """A gateway that keeps no payment method (Xendit, Midtrans): checkouts, renewals and
@@ -243,6 +272,9 @@ class PayLinkGateway(Gateway):
 
     def portal_url(self, *, organization, return_url: str) -> str:
         return in_app_portal_url(organization=organization, return_url=return_url)
+
+    def payment_method_setup(self, *, organization, success_url: str, cancel_url: str) -> HostedSession:
+        raise GatewayError(f"{self.label} keeps no payment method: each invoice is paid through its payment link.")
 
     def manual_refund(self, payment, refund, why: str, *, reference: str = "") -> RefundResult:
         """A refund the gateway cannot make: staff return this refund's amount by hand."""

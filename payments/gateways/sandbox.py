@@ -36,12 +36,15 @@ from .base import (
     InvalidSignature,
     RefundResult,
     RefundResultStatus,
+    StoredPaymentMethod,
     in_app_portal_url,
 )
 
 PM_OK = "pm_sandbox_ok"
 PM_DECLINE = "pm_sandbox_decline"
 PAYMENT_METHODS = (PM_OK, PM_DECLINE)
+# What each test card does, shown where a card's brand would be.
+CARD_BRANDS = {PM_OK: "Sandbox test card: payments succeed", PM_DECLINE: "Sandbox test card: payments are declined"}
 SIGNATURE_HEADER = "HTTP_X_SANDBOX_SIGNATURE"
 TOLERANCE_SECONDS = 300
 DECLINE_REASON = "card_declined: The card was declined."
@@ -167,3 +170,17 @@ class SandboxGateway(Gateway):
 
     def validate_payment_method(self, payment_method: str) -> bool:
         return payment_method in PAYMENT_METHODS
+
+    def payment_methods(self, *, organization, charged: str = "") -> list[StoredPaymentMethod]:
+        """The sandbox keeps no wallet: a customer holds the one test card that is charged."""
+        if charged not in PAYMENT_METHODS:
+            return []
+        return [StoredPaymentMethod(id=charged, brand=CARD_BRANDS[charged])]
+
+    def payment_method_setup(self, *, organization, success_url: str, cancel_url: str) -> HostedSession:
+        """The sandbox's page for choosing a test card is the in-app billing portal; its
+        Return link goes back to `success_url`."""
+        return HostedSession(
+            reference=f"sbx_setup_{secrets.token_urlsafe(12)}",
+            url=in_app_portal_url(organization=organization, return_url=success_url),
+        )

@@ -32,6 +32,7 @@ from .base import (
     InvalidSignature,
     RefundResult,
     RefundResultStatus,
+    StoredPaymentMethod,
 )
 
 logger = logging.getLogger(__name__)
@@ -81,13 +82,24 @@ def _client_timeout() -> None:
         stripe.default_http_client = _http_client
 
 
+def existing_customer_id(organization) -> str | None:
+    """The organization's Stripe customer when it has one (never creates it)."""
+    from djstripe.models import Customer
+
+    return (
+        Customer.objects.filter(subscriber=organization, livemode=settings.STRIPE_LIVE_MODE)
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
 def stripe_customer_id(organization) -> str:
     """The organization's Stripe customer, created once and reused (dj-stripe's record)."""
     from djstripe.models import Customer
 
-    existing = Customer.objects.filter(subscriber=organization, livemode=settings.STRIPE_LIVE_MODE).first()
+    existing = existing_customer_id(organization)
     if existing is not None:
-        return existing.id
+        return existing
     with transaction.atomic():
         # Lock the organization so two checkouts create one customer.
         type(organization).objects.select_for_update().filter(pk=organization.pk).first()
@@ -141,8 +153,9 @@ class StripeGateway(Gateway):
             payment_intent_data=intent_data,
             metadata=_metadata(payment),
             client_reference_id=str(payment.invoice_id),
-            success_url=success_url or f"{settings.SITE_URL}/live",
-            cancel_url=cancel_url or f"{settings.SITE_URL}/live",
+            # An emailed pay link has no page to return to but the invoice's own.
+            success_url=success_url or f"{settings.SITE_URL}/account/invoices/{payment.invoice_id}",
+            cancel_url=cancel_url or f"{settings.SITE_URL}/account/invoices/{payment.invoice_id}",
             idempotency_key=f"checkout-{payment.pk}",
         )
         return HostedSession(reference=session["id"], url=session["url"])
@@ -153,7 +166,16 @@ class StripeGateway(Gateway):
         )
 
     def pay_link(self, *, payment, description: str) -> HostedSession:
-        return self._session(payment=payment, success_url="", cancel_url="", description=description, save_card=True)
+        """Back to the payment's own success and cancel URLs when it has them (a Pay button
+        on the site), else to the invoice's page
+        on the customer site (an emailed link)."""
+        return self._session(
+            payment=payment,
+            success_url=payment.success_url,
+            cancel_url=payment.cancel_url,
+            description=description,
+            save_card=True,
+        )
 
     def charge(self, *, payment, payment_method: str) -> ChargeResult:
         """An off-session PaymentIntent for the saved card. A decline is known at once, and
@@ -256,6 +278,55 @@ class StripeGateway(Gateway):
             return None
         subscriber_id = Customer.objects.filter(id=customer_reference).values_list("subscriber_id", flat=True).first()
         return str(subscriber_id) if subscriber_id is not None else None
+
+    def payment_methods(self, *, organization, charged: str = "") -> list[StoredPaymentMethod]:
+        """The cards attached to the organization's Stripe customer (none before it has one:
+        listing never creates the customer)."""
+        customer = existing_customer_id(organization)
+        if customer is None:
+            return []
+        _client_timeout()
+        listed = _call(stripe.PaymentMethod.list, customer=customer, type="card", limit=100)
+        methods = []
+        for method in listed["data"]:
+            card = method.get("card") or {}
+            methods.append(
+                StoredPaymentMethod(
+                    id=method["id"],
+                    brand=str(card.get("display_brand") or card.get("brand") or "card"),
+                    last4=str(card.get("last4") or ""),
+                    exp_month=card.get("exp_month"),
+                    exp_year=card.get("exp_year"),
+                )
+            )
+        return methods
+
+    def payment_method_setup(self, *, organization, success_url: str, cancel_url: str) -> HostedSession:
+        """A Checkout Session in setup mode: the customer saves a card and nothing is
+        charged; Stripe's payment_method.attached webhook follows."""
+        _client_timeout()
+        session = _call(
+            stripe.checkout.Session.create,
+            mode="setup",
+            customer=stripe_customer_id(organization),
+            payment_method_types=["card"],
+            metadata={"organization_id": str(organization.pk)},
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+        return HostedSession(reference=session["id"], url=session["url"])
+
+    def payment_method_detach(self, *, organization, payment_method: str) -> None:
+        """Detach a card of the organization's customer; a card of another customer is
+        refused, never detached."""
+        _client_timeout()
+        customer = existing_customer_id(organization)
+        method = _call(stripe.PaymentMethod.retrieve, payment_method)
+        owner = method.get("customer")
+        owner = owner.get("id") if hasattr(owner, "get") else owner
+        if customer is None or owner != customer:
+            raise GatewayError("That card is not one of this organization's.")
+        _call(stripe.PaymentMethod.detach, payment_method)
 
     def set_default_payment_method(self, *, organization, payment_method: str) -> str:
         """Attach the card to the organization's customer and make it the default; returns

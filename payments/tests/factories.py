@@ -48,3 +48,25 @@ class RefundFactory(factory.django.DjangoModelFactory):
     reference = factory.Sequence(lambda n: f"re_test_{n}")
     reason = "requested_by_customer"
     status = RefundStatus.PENDING
+
+
+def chargeback(organization, *, reference: str = "du_1", status: str = "open", reason: str = "fraudulent"):
+    """A gateway chargeback of a paid 29.99 invoice of `organization`, as the Stripe
+    webhook records one (billing.services._dispute_update)."""
+    from invoices.tests.factories import InvoiceFactory
+    from payments.models import Dispute
+
+    payment = PaymentFactory(
+        invoice=InvoiceFactory(organization=organization, lines=[2999], finalized=True), succeeded=True
+    )
+    return Dispute.objects.create(
+        organization=organization,
+        payment=payment,
+        invoice=payment.invoice,
+        gateway="stripe",
+        reference=reference,
+        amount_cents=2999,
+        currency="USD",
+        reason=reason,
+        status=status,
+    )

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from apikeys.models import Mode
 from organizations.models import Role
 from organizations.tests.factories import OrganizationFactory
-from plans.models import BillableMetric, Plan
+from plans.models import BillableMetric
 from plans.tests.factories import BillableMetricFactory, PlanChargeFactory
 
 from .helpers import Service, new_service
@@ -60,14 +60,6 @@ def long_grace(settings):
     report usage of days ago whatever today's date (early in a month those days are in
     the previous quota period, closed after an hour by default)."""
     settings.BILLING_GRACE_SECONDS = 60 * 86400
-
-
-@pytest.fixture
-def history_plan(free_plan) -> Plan:
-    """The default plan, granting usage_history."""
-    free_plan.features = {**free_plan.features, "usage_history": True}
-    free_plan.save()
-    return free_plan
 
 
 @dataclass

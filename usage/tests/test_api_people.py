@@ -172,13 +172,23 @@ def test_usage_with_a_bad_query_is_400(people, params, field):
 # --- GET /usage/history ----------------------------------------------------------------------
 
 
-def test_history_is_not_in_the_free_plan(people):
-    error = assert_error(people.get(HISTORY), 403, "feature_not_in_plan")
+def test_history_is_in_every_plan_even_the_free_one(service, people, free_plan):
+    """Every plan sees its own usage history: the Free plan, whose features do not name
+    `usage_history`, gets its points (issue 14), not 403 `feature_not_in_plan`."""
+    assert free_plan.features["usage_history"] is False
+    report(service, "tokens_used", 40)
 
-    assert "usage_history" in error["message"]
+    data = assert_ok(people.get(HISTORY, {"limit": 100}))
+
+    assert data[-1] == {
+        "date": f"{timezone.now().date()}",
+        "tokens_used": 40,
+        "requests_made": 0,
+        "metrics": {"tokens": 40},
+    }
 
 
-def test_history_gives_one_point_per_day_oldest_first(service, people, history_plan, long_grace):
+def test_history_gives_one_point_per_day_oldest_first(service, people, long_grace):
     today = timezone.now().date()
     days = [today - timedelta(days=2), today - timedelta(days=1), today]
     report(service, "tokens_used", 100, when=at_noon(days[0]))
@@ -194,7 +204,7 @@ def test_history_gives_one_point_per_day_oldest_first(service, people, history_p
     ]
 
 
-def test_history_defaults_to_the_last_30_days(people, history_plan):
+def test_history_defaults_to_the_last_30_days(people):
     today = timezone.now().date()
 
     response = people.get(HISTORY, {"limit": 100})
@@ -205,7 +215,7 @@ def test_history_defaults_to_the_last_30_days(people, history_plan):
     assert response.json()["meta"] == {"total": 30, "limit": 100, "offset": 0}
 
 
-def test_history_is_paginated(people, history_plan):
+def test_history_is_paginated(people):
     today = timezone.now().date()
 
     response = people.get(HISTORY, {"limit": 5, "offset": 10})
@@ -215,7 +225,7 @@ def test_history_is_paginated(people, history_plan):
     assert response.json()["meta"] == {"total": 30, "limit": 5, "offset": 10}
 
 
-def test_history_gives_monthly_points(service, people, history_plan, extra_metrics):
+def test_history_gives_monthly_points(service, people, extra_metrics):
     late = last_month_moment()
     report(service, "tokens_used", 300, when=late)
     report(service, "memory_sampled", 900, when=late)
@@ -249,7 +259,7 @@ def test_history_gives_monthly_points(service, people, history_plan, extra_metri
     ]
 
 
-def test_monthly_history_counts_distinct_values_over_the_month(service, people, history_plan, extra_metrics):
+def test_monthly_history_counts_distinct_values_over_the_month(service, people, extra_metrics):
     today = timezone.now().date()
     if today.day < 2:
         pytest.skip("needs two days of this month")
@@ -282,13 +292,13 @@ def test_monthly_history_counts_distinct_values_over_the_month(service, people, 
     ],
     ids=["impossible date", "not a date", "granularity", "start after end", "367 daily days", "6 years monthly"],
 )
-def test_history_with_a_bad_query_is_400(people, history_plan, params, field):
+def test_history_with_a_bad_query_is_400(people, params, field):
     error = assert_error(people.get(HISTORY, params), 400, "validation_error")
 
     assert field in error["details"]
 
 
-def test_history_of_exactly_366_daily_days_is_allowed(people, history_plan):
+def test_history_of_exactly_366_daily_days_is_allowed(people):
     response = people.get(HISTORY, {"start_date": "2024-01-01", "end_date": "2024-12-31"})
 
     assert_ok(response)
@@ -332,7 +342,7 @@ def test_people_endpoints_refuse_an_api_key(service, path):
 
 
 @pytest.mark.parametrize("path", PEOPLE_ENDPOINTS)
-def test_people_endpoints_hide_a_foreign_organization(owner, other_service, history_plan, path):
+def test_people_endpoints_hide_a_foreign_organization(owner, other_service, path):
     other_service.report(event_type="tokens_used", quantity=10)
 
     response = people_client(owner, other_service.org).get(path)
@@ -350,7 +360,7 @@ def test_people_endpoints_hide_a_nonexistent_organization(owner, path):
 
 
 @pytest.mark.parametrize("path", PEOPLE_ENDPOINTS)
-def test_a_member_can_read_usage(org, service, history_plan, path):
+def test_a_member_can_read_usage(org, service, path):
     member = UserFactory()
     MembershipFactory(organization=org, user=member, role=Role.MEMBER)
     report(service, "tokens_used", 25)

@@ -102,16 +102,21 @@ def reset_password(request):
             return render(request, "web/auth/reset_request.html", {"form": form}, status=400)
         return render(request, "web/auth/reset_request.html", {"form": form})
     form = ResetPasswordForm(request.POST or None)
+    token_error = ""
     if request.method == "POST" and form.is_valid():
         try:
             password_reset_confirm(token=token, new_password=form.cleaned_data["new_password"])
         except ValidationFailed as exc:
-            errors_onto(form, exc)
+            if "token" in (exc.details or {}):
+                token_error = exc.details["token"][0]  # the link itself: offer a new one
+            else:
+                errors_onto(form, exc)
         else:
             messages.success(request, "Your password is changed. Sign in with the new one.")
             return redirect("web-login")
     status = 400 if request.method == "POST" else 200
-    return render(request, "web/auth/reset_confirm.html", {"form": form, "token": token}, status=status)
+    context = {"form": form, "token": token, "token_error": token_error}
+    return render(request, "web/auth/reset_confirm.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])

@@ -15,6 +15,7 @@ from invoices.models import InvoiceStatus
 from invoices.selectors import invoices_of, upcoming_invoice
 from organizations.context import membership_for
 from payments.models import Payment, PaymentStatus
+from plans.catalogue import catalogue
 from subscriptions.models import Status
 from subscriptions.selectors import live_subscription
 from usage.selectors import usage_overview
@@ -26,12 +27,14 @@ TRIAL_ENDING_DAYS = 3
 
 def usage_rows(metrics: dict) -> list[dict]:
     """The period's usage per metric, in the shape the bars need."""
+    names = {code: info.name for code, info in catalogue().metrics_by_code.items()}
     rows = []
     for code, metric in sorted(metrics.items()):
         included = metric["included"]
         rows.append(
             {
                 "code": code,
+                "name": names.get(code, code),
                 "unit": metric["unit"],
                 "used": metric["used"],
                 "included": included,
