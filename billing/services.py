@@ -159,8 +159,6 @@ def invoice_collect(*, invoice: Invoice, now: datetime | None = None, attempt: i
         invoice.attempt_count = attempt
         invoice.next_payment_attempt = next_attempt_after(invoice=invoice, attempt=attempt, now=now)
         invoice.save(update_fields=["attempt_count", "next_payment_attempt", "updated_at"])
-        if attempt == 1:  # the issued email waited for this charge (invoices.emails): it says how it went
-            send_invoice_issued_email.delay_on_commit(str(invoice.pk))
         if not method and subscription is not None and not saves_payment_methods(subscription.gateway or ""):
             return _collect_by_link(invoice, gateway=get_gateway(subscription.gateway), attempt=attempt)
         if not method:
@@ -365,6 +363,9 @@ def _payment_succeeded(payment: Payment, event: GatewayEvent) -> bool:
         return True
     due = invoice.amount_due_cents
     invoice = invoice_mark_paid(invoice=invoice, amount_cents=min(payment.amount_cents, due), now=now)
+    # An issued email that waited for this charge (invoices.emails) goes out now, saying paid;
+    # sent once per invoice however many payments or webhooks arrive.
+    send_invoice_issued_email.delay_on_commit(str(invoice.pk))
     payment.is_applied = True
     payment.save(update_fields=["is_applied", "updated_at"])
     _links_supersede(invoice, keep=payment)

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from accounts.emails import email_build, site_link
 from billing_project.money import format_money
 from organizations.models import Membership, Role
+from subscriptions.models import Status as SubscriptionStatus
 from subscriptions.models import Subscription
 
 
@@ -60,10 +61,12 @@ def invoice_issued_email(*, invoice_id: str) -> None:
         invoice.status == InvoiceStatus.OPEN
         and not invoice.attempt_count
         and subscription
-        and subscription.payment_method
+        and (subscription.payment_method or subscription.status == SubscriptionStatus.INCOMPLETE)
     ):
-        # A renewal about to be charged to the saved card: the email goes out with the
-        # first charge's outcome (billing.services.invoice_collect), saying paid when it is.
+        # A renewal about to be charged to the saved card, or a checkout's first invoice on
+        # the gateway's page: the email waits for the payment. Paid, it goes out then and
+        # says so (billing.services._payment_succeeded); declined, the payment-failed email
+        # is the notice, with the amount due and the link to pay.
         return
     currency = invoice.currency
     is_paid = invoice.status == InvoiceStatus.PAID

@@ -178,6 +178,8 @@ def test_the_reset_link_opens_the_reset_page(user):
 
 def test_an_open_invoice_says_what_is_due_by_when_and_links_to_pay(hostile_org, pro):
     subscription = subscribe(hostile_org, pro)
+    subscription.payment_method = ""  # paid by link: no charge for the email to wait for
+    subscription.save()
     invoice = invoice_create(draft=period_invoice(subscription))
     assert invoice.status == "open"
 
@@ -234,3 +236,23 @@ def test_an_invoice_covered_by_prepaid_credit_says_paid(hostile_org):
     assert "covered by prepaid credit" in text
     assert "Nothing to pay" in text
     assert "Amount due" not in text and "Amount paid" not in text
+
+
+def test_the_checkout_invoice_is_announced_once_paid_on_the_gateways_page(
+    org, pro, team, django_capture_on_commit_callbacks
+):
+    # No explicit send: what the customer receives from the checkout itself.
+    org.billing_email = "billing@example.com"
+    org.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        checkout = team.owner.post(
+            CHECKOUT, {"plan_id": str(pro.pk), "success_url": SUCCESS, "cancel_url": SUCCESS}, format="json"
+        ).json()["data"]
+    assert not [m for m in mail.outbox if m.subject.startswith("Invoice ")]  # not while the page is open
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post(urlsplit(checkout["checkout_url"]).path, {"action": "pay"})
+    invoice = org.invoices.get(status="paid")
+
+    issued = [m for m in mail.outbox if m.subject.startswith("Invoice ")]
+    assert [m.subject for m in issued] == [f"Invoice {invoice.number}: paid"]
+    assert "Amount due" not in issued[0].body and "Nothing to pay" in issued[0].body
