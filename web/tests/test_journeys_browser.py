@@ -447,7 +447,9 @@ def test_signing_in_with_the_keyboard_alone(site):
         tab_to(visitor, "Sign in")
         keyboard.press("Enter")
         visitor.wait_for_path("/login")
-        # The email field has the focus on arrival.
+        # The email field has the focus on arrival: the browser applies `autofocus` once the
+        # document is ready, which on a loaded machine is a moment after the URL changes.
+        visitor.page.wait_for_function("document.activeElement && document.activeElement.id === 'id_username'")
         start = assert_focus_visible(visitor)
         assert (start["tag"], start["id"]) == ("input", "id_username")
         visitor.step("sign-in-form")
