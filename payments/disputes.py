@@ -17,18 +17,16 @@ import uuid
 from functools import partial
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from billing_project.api.text import text_problem
 from billing_project.errors import Conflict, NotFound, ValidationFailed
 from billing_project.money import format_money
 from credits.models import CreditLedgerEntry
-from invoices.emails import recipients_of
-from invoices.models import Invoice, InvoiceStatus, SentEmail
+from invoices.emails import email_send_once
+from invoices.models import Invoice, InvoiceStatus
 from organizations.models import Organization
 
 from .models import (
@@ -284,7 +282,7 @@ def dispute_link(dispute: Dispute) -> str:
 
 def dispute_opened_email(*, dispute_id) -> None:
     """Tell the organization's billing email (else its owners) that a dispute was opened,
-    once per dispute: the record and the sending share a transaction, as invoices.emails."""
+    once per dispute (invoices.emails.email_send_once)."""
     dispute = (
         Dispute.objects.select_related("organization", "invoice", "credit_entry", "opened_by")
         .filter(pk=dispute_id, source=DisputeSource.CUSTOMER)
@@ -292,32 +290,19 @@ def dispute_opened_email(*, dispute_id) -> None:
     )
     if dispute is None:
         return
-    to = recipients_of(dispute.organization)
-    if not to:
-        return
-    subject = f"Dispute opened: {dispute_subject_label(dispute)}"
+    about = dispute_subject_label(dispute)
     context = {
         "dispute": dispute,
         "organization": dispute.organization,
-        "about": dispute_subject_label(dispute),
+        "about": about,
         "reason": DisputeReason(dispute.reason).label,
         "requested": format_money(dispute.requested_refund_cents, dispute.currency),
         "opened_by": dispute.opened_by.get_full_name() if dispute.opened_by else "",
         "dispute_url": dispute_link(dispute),
-        "subject": subject,
-        "seller": settings.SELLER,
     }
-    message = EmailMultiAlternatives(
-        subject=subject, body=render_to_string("emails/dispute_opened.txt", context), from_email=None, to=to
+    email_send_once(
+        f"Dispute opened: {about}", "dispute_opened", context, dispute.organization, key=f"dispute_opened:{dispute.pk}"
     )
-    message.attach_alternative(render_to_string("emails/dispute_opened.html", context), "text/html")
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                SentEmail.objects.create(key=f"dispute_opened:{dispute.pk}")
-        except IntegrityError:
-            return  # sent already
-        message.send()
 
 
 def _confirmation_send(dispute_id) -> None:
